@@ -1,0 +1,3 @@
+from hpbench.cli import main
+
+raise SystemExit(main())

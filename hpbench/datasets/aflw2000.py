@@ -1,0 +1,52 @@
+"""AFLW2000-3D (Zhu et al. 2016): the first 2,000 AFLW images with fitted 3DDFA poses.
+
+Expected folder (``--src``)::
+
+    AFLW2000/
+      image00002.jpg  image00002.mat  image00004.jpg  image00004.mat  …  image04375.mat
+
+Each ``.mat`` holds ``Pose_Para`` (1, 7) and ``pt2d`` (2, 21): AFLW's 21 points, where a point the
+annotators did not mark is stored as x = −1 (y = height + 2 after 3DDFA's flip of the y axis). Such
+points become NaN and stay out of the landmark box. 31 of the 2,000 poses lie beyond ±99°.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_inside_99, count_samples, register
+from hpbench.datasets.ddfa_mat import landmark_box, paired_sources, read_ddfa_sample
+from hpbench.errors import NotTheDataset
+from hpbench.format import Layout, Sample
+from hpbench.landmarks import AFLW21
+
+LAYOUT = Layout(dataset="aflw2000", landmark_names=AFLW21, box_sources=("landmarks",))
+
+
+def find_sources(src: Path) -> Sources:
+    items = paired_sources(src, src, pattern="image[0-9]*")
+    if not items:
+        nested = [p for p in (src / "AFLW2000", src / "AFLW2000-3D") if p.is_dir()]
+        hint = f" Did you mean --src {nested[0]}?" if nested else ""
+        raise NotTheDataset(f"{src} does not look like AFLW2000: no imageNNNNN.jpg / .mat files in it.{hint}")
+    return Sources(LAYOUT, items)
+
+
+def read(item: SourceItem) -> Sample:
+    sample, landmarks = read_ddfa_sample(item, points=21, missing_marker=True)
+    sample.boxes = {"landmarks": landmark_box(landmarks, item.paths[1])}
+    return sample
+
+
+register(
+    Converter(
+        name="aflw2000",
+        find_sources=find_sources,
+        read=read,
+        published=(
+            PublishedCount("samples", 2_000, count_samples),
+            PublishedCount("samples inside ±99°", 1_969, count_inside_99),
+        ),
+        citation="Zhu et al., Face Alignment Across Large Poses: A 3D Solution, CVPR 2016",
+    )
+)

@@ -1,0 +1,92 @@
+"""The 3DDFA ``.mat`` annotation shared by 300W-LP and AFLW2000-3D.
+
+``Pose_Para`` (1, 7) = [pitch, yaw, roll (radians), tx, ty, tz, scale]; ``pt2d`` (2, K) = x row, y row.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from hpbench.errors import BadSourceFile
+from hpbench.format import Sample
+from hpbench.datasets import SourceItem
+from hpbench.datasets.images import read_image_file
+
+
+def load_mat(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """The variables of a MATLAB v5 file, which must include ``names``.
+
+    The whole file is read, not only ``names``: skipping variables would hide a truncated file.
+    Every way it can be unreadable becomes BadSourceFile.
+    """
+    if not path.is_file():
+        raise BadSourceFile(path, "is missing (every image needs its .mat annotation beside it)")
+    try:
+        content = scipy.io.loadmat(path)
+    except (ValueError, TypeError, OSError, EOFError, IndexError, zlib.error, NotImplementedError) as err:
+        raise BadSourceFile(path, f"cannot be read as a MATLAB v5 file (truncated or corrupt?): {err}") from None
+    missing = [name for name in names if name not in content]
+    if missing:
+        found = sorted(name for name in content if not name.startswith("__"))
+        raise BadSourceFile(path, f"has no {', '.join(repr(m) for m in missing)} variable (found: {', '.join(found) or 'none'})")
+    return content
+
+
+def read_pose_para(content: dict, path: Path) -> np.ndarray:
+    """Canonical (yaw, pitch, roll) degrees from ``Pose_Para``."""
+    para = np.asarray(content["Pose_Para"], dtype=np.float64).reshape(-1)
+    if para.size != 7:
+        raise BadSourceFile(path, f"Pose_Para has {para.size} values, expected 7")
+    if not np.all(np.isfinite(para[:3])):
+        raise BadSourceFile(path, "Pose_Para holds a NaN or infinite angle")
+    return np.degrees(np.array([para[1], para[0], para[2]]))
+
+
+def read_pt2d(content: dict, path: Path, points: int) -> np.ndarray:
+    """(K, 2) landmarks from ``pt2d`` (2, K), float64."""
+    pt2d = np.asarray(content["pt2d"], dtype=np.float64)
+    if pt2d.shape != (2, points):
+        raise BadSourceFile(path, f"pt2d has shape {pt2d.shape}, expected (2, {points})")
+    return pt2d.T.copy()
+
+
+def landmark_box(landmarks: np.ndarray, path: Path) -> np.ndarray:
+    """x1 y1 x2 y2 of the landmarks that are present (not NaN)."""
+    valid = landmarks[~np.isnan(landmarks).any(axis=1)]
+    if len(valid) < 2:
+        raise BadSourceFile(path, f"only {len(valid)} valid landmark(s): cannot build the reference box")
+    return np.concatenate([valid.min(axis=0), valid.max(axis=0)])
+
+
+def paired_sources(folder: Path, root: Path, pattern: str = "*") -> list[SourceItem]:
+    """One item per ``NAME.jpg`` / ``NAME.mat`` pair in ``folder`` (either may be missing: read reports it)."""
+    names = sorted({p.stem for p in folder.glob(pattern) if p.suffix in (".jpg", ".mat") and p.is_file()})
+    items = []
+    for stem in names:
+        image, mat = folder / f"{stem}.jpg", folder / f"{stem}.mat"
+        items.append(SourceItem(key=image.relative_to(root).as_posix(), files=(str(image), str(mat))))
+    return items
+
+
+def read_ddfa_sample(item: SourceItem, points: int, missing_marker: bool) -> tuple[Sample, np.ndarray]:
+    """The image, pose and landmarks of one pair; returns the sample (without boxes/meta) and landmarks.
+
+    ``missing_marker``: AFLW2000 writes an unannotated point as x = −1 (and y = height + 2): any point
+    with a negative coordinate becomes NaN.
+    """
+    image_path, mat_path = item.paths
+    if not image_path.is_file():
+        raise BadSourceFile(image_path, f"is missing (its annotation {mat_path.name} exists)")
+    content = load_mat(mat_path, ["Pose_Para", "pt2d"])
+    ypr = read_pose_para(content, mat_path)
+    landmarks = read_pt2d(content, mat_path, points)
+    if missing_marker:
+        landmarks[(landmarks < 0).any(axis=1)] = np.nan
+    data, fmt, height, width = read_image_file(image_path)
+    sample = Sample(key=item.key, image=data, image_format=fmt, height=height, width=width, ypr=ypr,
+                    landmarks=landmarks)
+    return sample, landmarks

@@ -1,0 +1,143 @@
+"""``hpbench prepare``: convert a raw dataset folder into ``<out>/<dataset>.h5``.
+
+Streaming and constant-memory: samples are read (in worker processes with ``workers`` > 1), written
+in order in batches, and the file appears only when complete. A bad source file stops the run with a
+message naming it, or, with ``skip_bad``, is listed in the report and the run goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hpbench import __version__
+from hpbench.datasets import SourceItem, get_converter
+from hpbench.errors import BadSourceFile, HpbenchError
+from hpbench.format import Sample, Writer
+from hpbench.parallel import ordered_map
+from hpbench.pose import inside_range
+
+
+@dataclass
+class PrepareReport:
+    dataset: str
+    source: str
+    output: str
+    found: int  # samples the source lists
+    written: int = 0
+    inside_99: int = 0
+    skipped: list[dict] = field(default_factory=list)  # bad source files: path, reason, samples lost
+    excluded: list[dict[str, str]] = field(default_factory=list)  # left out by the dataset's rules
+    notes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    workers: int = 1
+    options: dict = field(default_factory=dict)
+    content_sha256: str = ""
+    published_count: int | None = None
+    hpbench_version: str = __version__
+
+    @property
+    def report_path(self) -> Path:
+        return Path(self.output).with_suffix(".prepare.json")
+
+    def summary(self) -> str:
+        rate = self.found / self.seconds if self.seconds else 0.0
+        published = f" of {self.published_count:,} published" if self.published_count else ""
+        lost = sum(entry["samples"] for entry in self.skipped)
+        lines = [
+            f"{self.dataset}: wrote {self.written:,} samples{published} to {self.output} "
+            f"({self.inside_99:,} inside ±99°), skipped {lost:,} of {self.found:,} found; "
+            f"{self.seconds:.1f} s, {rate:,.0f} samples/s with {self.workers} worker(s)",
+        ]
+        lines += [f"  {what}: {count:,}" for what, count in self.notes.items()]
+        reasons = Counter(entry["why"] for entry in self.excluded)
+        lines += [f"  excluded by the dataset's rules, {why}: {count:,}" for why, count in sorted(reasons.items())]
+        lines += [f"  skipped {entry['path']}: {entry['reason']}" for entry in self.skipped[:10]]
+        if len(self.skipped) > 10:
+            lines.append(f"  … {len(self.skipped) - 10} more skipped files are listed in the report")
+        lines.append(f"report: {self.report_path}")
+        return "\n".join(lines)
+
+
+def source_manifest_sha256(items: list[SourceItem], src: Path) -> str:
+    """Hash of the sorted (relative path, size) list of every source file (−1 for an absent file)."""
+    entries = set()
+    for item in items:
+        for path in item.paths:
+            size = path.stat().st_size if path.is_file() else -1
+            entries.add((path.relative_to(src).as_posix() if path.is_relative_to(src) else str(path), size))
+    digest = hashlib.sha256()
+    for name, size in sorted(entries):
+        digest.update(f"{name}\t{size}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_or_report(dataset: str, item: SourceItem) -> list[Sample] | BadSourceFile:
+    try:
+        result = get_converter(dataset).read(item)
+    except BadSourceFile as err:
+        return err
+    return result if isinstance(result, list) else [result]
+
+
+def prepare(
+    dataset: str,
+    src: str | Path,
+    out_dir: str | Path = "data",
+    workers: int = 1,
+    skip_bad: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options,
+) -> PrepareReport:
+    """Convert ``src`` into ``out_dir/<dataset>.h5``; ``options`` go to the converter (e.g. with_depth)."""
+    converter = get_converter(dataset)
+    unknown = sorted(set(options) - set(converter.options))
+    if unknown:
+        raise HpbenchError(f"{dataset} takes no option {', '.join(unknown)} (it takes: {', '.join(converter.options) or 'none'})")
+    src, out_dir = Path(src), Path(out_dir)
+    if not src.is_dir():
+        raise HpbenchError(f"--src {src}: no such folder")
+    output = out_dir / f"{dataset}.h5"
+    if output.exists() and not overwrite:
+        raise HpbenchError(f"{output} already exists; pass --overwrite to replace it")
+    started = time.perf_counter()
+    sources = converter.find_sources(src, **options)
+    published = next((p.value for p in converter.published if p.what == "samples"), None)
+    report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
+                           options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)
+    headpose = sources.layout.task == "headpose"
+    reader = partial(_read_or_report, dataset)
+    with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
+        with tqdm(total=report.found, unit="sample", desc=f"prepare {dataset}", disable=not progress) as bar:
+            for item, result in zip(sources.items, ordered_map(reader, sources.items, workers=workers)):
+                bar.update(item.count)
+                if isinstance(result, BadSourceFile):
+                    if not skip_bad:
+                        raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
+                    report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
+                    continue
+                for sample in result:
+                    writer.append(sample)
+                    report.inside_99 += bool(not headpose or inside_range(sample.ypr))
+        if writer.count == 0:
+            raise HpbenchError(f"no sample of {src} could be converted ({len(report.skipped)} files skipped)")
+        report.content_sha256 = writer.commit()
+    report.written = writer.count
+    report.seconds = time.perf_counter() - started
+    _write_json(report.report_path, asdict(report))
+    return report
+
+
+def _write_json(path: Path, content: dict) -> None:
+    partial_path = path.with_name(path.name + ".partial")
+    partial_path.write_text(json.dumps(content, indent=2) + "\n")
+    os.replace(partial_path, path)

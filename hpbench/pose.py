@@ -1,0 +1,155 @@
+"""Head-pose conventions.
+
+hpbench's canonical pose is (yaw, pitch, roll) in degrees in the 3DDFA convention, the one of the
+``Pose_Para`` field of 300W-LP / AFLW2000 (see docs/CONVENTIONS.md). Its rotation matrix is
+
+    R = Rz(roll) · Ry(yaw) · Rx(pitch)
+
+with the right-handed elementary rotations below (6DRepNet's ``get_R``). Physically, in a camera
+frame with x to the image right, y up and z towards the viewer, a head-frame point p appears at
+``scale · Rᵀ · p + t`` (checked against the 3-D landmarks of real AFLW2000 files in the tests):
+positive yaw turns the face towards the image left, positive pitch raises it, positive roll tilts the
+top of the head towards the image right.
+
+Foreign conventions are reached through named adapters (``get_convention``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hpbench.registry import Registry
+
+ANGLE_NAMES = ("yaw", "pitch", "roll")
+
+
+def _as_ypr(ypr) -> np.ndarray:
+    arr = np.asarray(ypr, dtype=np.float64)
+    if arr.shape[-1:] != (3,):
+        raise ValueError(f"expected (..., 3) angles in degrees, got shape {arr.shape}")
+    return arr
+
+
+def rotation_x(angle_rad) -> np.ndarray:
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    o, z = np.ones_like(c), np.zeros_like(c)
+    return np.stack([o, z, z, z, c, -s, z, s, c], axis=-1).reshape(np.shape(c) + (3, 3))
+
+
+def rotation_y(angle_rad) -> np.ndarray:
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    o, z = np.ones_like(c), np.zeros_like(c)
+    return np.stack([c, z, s, z, o, z, -s, z, c], axis=-1).reshape(np.shape(c) + (3, 3))
+
+
+def rotation_z(angle_rad) -> np.ndarray:
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    o, z = np.ones_like(c), np.zeros_like(c)
+    return np.stack([c, -s, z, s, c, z, z, z, o], axis=-1).reshape(np.shape(c) + (3, 3))
+
+
+def rotation_from_ypr(ypr) -> np.ndarray:
+    """(..., 3) canonical (yaw, pitch, roll) degrees → (..., 3, 3) R = Rz(roll)·Ry(yaw)·Rx(pitch)."""
+    yaw, pitch, roll = np.moveaxis(np.radians(_as_ypr(ypr)), -1, 0)
+    return rotation_z(roll) @ rotation_y(yaw) @ rotation_x(pitch)
+
+
+def ypr_from_rotation(rotation) -> np.ndarray:
+    """(..., 3, 3) → (..., 3) canonical (yaw, pitch, roll) degrees, yaw in [-90, 90].
+
+    At gimbal lock (|yaw| = 90°) roll is set to 0 and pitch absorbs the in-plane angle.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    if r.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., 3, 3) rotation matrices, got shape {r.shape}")
+    cos_yaw = np.hypot(r[..., 0, 0], r[..., 1, 0])
+    singular = cos_yaw < 1e-9
+    yaw = np.arctan2(-r[..., 2, 0], cos_yaw)
+    pitch = np.where(singular, np.arctan2(-r[..., 1, 2], r[..., 1, 1]), np.arctan2(r[..., 2, 1], r[..., 2, 2]))
+    roll = np.where(singular, 0.0, np.arctan2(r[..., 1, 0], r[..., 0, 0]))
+    return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
+
+
+def flip_horizontal(ypr) -> np.ndarray:
+    """Pose of the mirrored image: yaw and roll change sign, pitch stays."""
+    return _as_ypr(ypr) * np.array([-1.0, 1.0, -1.0])
+
+
+def rotate_in_plane(ypr, angle_deg) -> np.ndarray:
+    """Pose after rotating the image by ``angle_deg`` counter-clockwise as displayed.
+
+    This is the rotation ``cv2.getRotationMatrix2D(centre, angle_deg, 1)`` applies. The camera-frame
+    head rotation Rᵀ gains Rz(angle) on the left, so R becomes R · Rz(−angle); for a frontal face the
+    roll decreases by ``angle_deg``.
+    """
+    rotated = rotation_from_ypr(ypr) @ rotation_z(-np.radians(np.asarray(angle_deg, dtype=np.float64)))
+    return ypr_from_rotation(rotated)
+
+
+def inside_range(ypr, limit: float = 99.0) -> np.ndarray:
+    """The inclusive filter of the protocols: every present (non-NaN) angle within ±limit."""
+    arr = np.abs(_as_ypr(ypr))
+    return np.all(np.isnan(arr) | (arr <= limit), axis=-1)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How another code base writes a pose, and how to convert it to and from the canonical one."""
+
+    name: str
+    description: str
+    value_shape: tuple[int, ...]
+    to_canonical: Callable[[np.ndarray], np.ndarray]
+    from_canonical: Callable[[np.ndarray], np.ndarray]
+
+
+CONVENTIONS: Registry[Convention] = Registry("pose convention")
+
+
+def get_convention(name: str) -> Convention:
+    return CONVENTIONS.get(name)
+
+
+def _register(convention: Convention) -> None:
+    CONVENTIONS.register(convention.name)(convention)
+
+
+def _identity(values: np.ndarray) -> np.ndarray:
+    return _as_ypr(values).copy()
+
+
+def _kd_to_canonical(values: np.ndarray) -> np.ndarray:
+    pitch, yaw, roll = np.moveaxis(_as_ypr(values), -1, 0)
+    return np.stack([yaw, -pitch, roll], axis=-1)
+
+
+def _canonical_to_kd(ypr: np.ndarray) -> np.ndarray:
+    yaw, pitch, roll = np.moveaxis(_as_ypr(ypr), -1, 0)
+    return np.stack([-pitch, yaw, roll], axis=-1)
+
+
+_register(Convention("hpbench", "(yaw, pitch, roll) degrees, 3DDFA signs", (3,), _identity, _identity))
+_register(
+    Convention("hopenet", "HopeNet: (yaw, pitch, roll) degrees, 3DDFA signs", (3,), _identity, _identity)
+)
+_register(
+    Convention(
+        "kd",
+        "kd_oe_hpe: [pitch, yaw, roll] degrees with pitch negated",
+        (3,),
+        _kd_to_canonical,
+        _canonical_to_kd,
+    )
+)
+_register(
+    Convention(
+        "6drepnet",
+        "6DRepNet: rotation matrix R = Rz(roll)·Ry(yaw)·Rx(pitch)",
+        (3, 3),
+        ypr_from_rotation,
+        rotation_from_ypr,
+    )
+)

@@ -1,0 +1,1 @@
+"""Synthetic heads and bodies with exact labels, and writers of small samples in each raw format."""

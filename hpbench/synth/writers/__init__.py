@@ -1,0 +1,53 @@
+"""Writers of small synthetic samples in each dataset's raw on-disk format.
+
+Each writer renders synthetic heads (or bodies) and stores them exactly as the real dataset ships
+them, quirks included, so the converters are exercised end to end. Each returns the ground truth it
+wrote, one ``TruthRecord`` per sample the converter should produce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hpbench.errors import HpbenchError
+from hpbench.registry import Registry
+
+
+@dataclass
+class TruthRecord:
+    key: str  # the sample key the converter must produce
+    ypr: Any = None  # canonical degrees, as the raw file stores them
+    landmarks: Any = None  # as stored, with missing points as NaN
+    head_box: Any = None  # x1 y1 x2 y2 of the rendered head
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+WRITERS: Registry[Callable[..., list[TruthRecord]]] = Registry("synthetic sample writer")
+
+
+def prepare_output_folder(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise HpbenchError(f"{out} already holds files; choose another --out or remove it first")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_sample(name: str, out: str | Path, n: int, seed: int = 0, **options) -> list[TruthRecord]:
+    """Write ``n`` synthetic samples of dataset ``name`` under ``out`` in its raw format."""
+    writer = WRITERS.get(name)
+    if n < 1:
+        raise HpbenchError("--n must be at least 1")
+    return writer(prepare_output_folder(out), n, seed, **options)
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of one sample: the same whatever the worker count or order of rendering."""
+    return np.random.default_rng([seed, index])
+
+
+from hpbench.synth.writers import aflw2000, w300lp  # noqa: E402,F401  (register the writers)
