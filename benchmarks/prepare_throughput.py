@@ -1,6 +1,6 @@
-"""Converter throughput on a synthetic AFLW2000 sample with 1 and 2 reading workers.
+"""Converter throughput on a synthetic raw sample with 1 and 2 reading workers, and the HDF5 size.
 
-    python benchmarks/prepare_throughput.py [--n 2000] [--work /tmp/hpbench-bench]
+    python benchmarks/prepare_throughput.py [--dataset aflw2000] [--n 2000] [--work /tmp/hpbench-bench]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+from hpbench.datasets import CONVERTERS
 from hpbench.datasets.prepare import prepare
 from hpbench.synth.writers import write_sample
 
@@ -17,7 +18,7 @@ from hpbench.synth.writers import write_sample
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--dataset", default="aflw2000", choices=["aflw2000", "300w_lp"])
+    parser.add_argument("--dataset", default="aflw2000", choices=sorted(CONVERTERS.names()))
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
     raw = args.work / f"raw-{args.dataset}-{args.n}"

@@ -24,8 +24,9 @@ def cmd_synth(args) -> int:
 
     out = Path(args.out or f"synth/{args.dataset}")
     with tqdm(total=args.n, unit="img", desc=f"synth {args.dataset}") as bar:
-        records = write_sample(args.dataset, out, args.n, seed=args.seed, size=args.size, workers=args.workers,
-                               progress=bar.update)
+        size = {"size": args.size} if args.size else {}
+        records = write_sample(args.dataset, out, args.n, seed=args.seed, workers=args.workers, progress=bar.update,
+                               **size)
     print(f"wrote {len(records):,} synthetic {args.dataset} samples to {out}")
     print(f"next: hpbench prepare {args.dataset} --src {out}")
     return 0
@@ -34,8 +35,9 @@ def cmd_synth(args) -> int:
 def cmd_prepare(args) -> int:
     from hpbench.datasets.prepare import prepare
 
+    options = {"with_depth": True} if args.with_depth else {}
     report = prepare(args.dataset, args.src, args.out, workers=args.workers, skip_bad=args.skip_bad,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, **options)
     print(report.summary())
     return 0
 
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", help="folder to create (default: synth/DATASET)")
     synth.add_argument("--n", type=_positive_int, default=200, help="number of images (default: 200)")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--size", type=_positive_int, default=450, help="image side in pixels (default: 450)")
+    synth.add_argument("--size", type=_positive_int, help="image side in pixels (default: the dataset's own)")
     synth.add_argument("--workers", type=_positive_int, default=1, help="rendering processes")
     synth.set_defaults(run=cmd_synth)
 
@@ -79,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workers", type=_positive_int, default=1, help="reading processes (default: 1)")
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable samples and list them in a report")
     prepare.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    prepare.add_argument("--with-depth", action="store_true", help="biwi: also store the depth frames")
     prepare.set_defaults(run=cmd_prepare)
 
     verify = commands.add_parser("verify", help="check prepared files: layout, values, digest, counts")

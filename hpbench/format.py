@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import cv2
 import h5py
 import numpy as np
 
@@ -47,6 +48,7 @@ class Layout:
     box_sources: tuple[str, ...] = ()
     meta: dict[str, str] = field(default_factory=dict)
     joint_names: tuple[str, ...] = ()
+    depth: bool = False  # a depth map per sample, as a 16-bit PNG (millimetres)
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -83,6 +85,8 @@ class Layout:
             specs.append(Field("landmarks/xy", np.dtype("<f4"), (len(self.landmark_names), 2)))
         specs += [Field(f"bbox/{source}", np.dtype("<f4"), (4,)) for source in self.box_sources]
         specs += [Field(f"meta/{name}", META_KINDS[kind]) for name, kind in sorted(self.meta.items())]
+        if self.depth:
+            specs.append(Field("depth/encoded", "bytes"))
         if self.task == "bodypose":
             joints = len(self.joint_names)
             specs += [
@@ -134,6 +138,7 @@ class Sample:
     joints_visible: Any = None  # (J,) bool
     person_center: Any = None  # (2,)
     person_scale: Any = None
+    depth: bytes | None = None  # 16-bit PNG
 
 
 def sample_row(sample: Sample, layout: Layout) -> dict[str, Any]:
@@ -159,6 +164,8 @@ def sample_row(sample: Sample, layout: Layout) -> dict[str, Any]:
     if set(sample.meta) != set(layout.meta):
         raise ValueError(f"{sample.key}: meta {sorted(sample.meta)} != layout {sorted(layout.meta)}")
     row.update({f"meta/{name}": value for name, value in sample.meta.items()})
+    if layout.depth:
+        row["depth/encoded"] = np.frombuffer(sample.depth, dtype=np.uint8)
     if layout.task == "bodypose":
         row["joints/xy"] = sample.joints
         row["joints/visible"] = sample.joints_visible
@@ -269,7 +276,7 @@ class Writer:
             column = _column(spec, [row[name] for row in self._pending])
             dataset = self._h5[name]
             dataset.resize(stop, axis=0)
-            if spec.dtype == "bytes" and len({len(row) for row in column}) == 1:
+            if spec.variable_length and len({len(row) for row in column}) == 1:
                 for offset, row in enumerate(column):  # h5py mistakes equal-length rows for a 2-D array
                     dataset[start + offset] = row
             else:
@@ -445,12 +452,20 @@ class HPFile:
 
     def image(self, index: int) -> np.ndarray:
         """The image decoded as BGR uint8 (grey images are expanded to three channels)."""
-        import cv2
+        return self._decode(self.encoded_image(index), index, "image", cv2.IMREAD_COLOR)
 
-        image = cv2.imdecode(np.frombuffer(self.encoded_image(index), np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FormatError(f"{self.path}: image {index} ({self.keys[index]}) cannot be decoded")
-        return image
+    def depth(self, index: int) -> np.ndarray:
+        """The depth map (uint16 millimetres, 0 = no measurement)."""
+        if not self.layout.depth:
+            raise FormatError(f"{self.path}: holds no depth maps (convert with --with-depth)")
+        data = self._h5()["depth/encoded"][index].tobytes()
+        return self._decode(data, index, "depth map", cv2.IMREAD_UNCHANGED)
+
+    def _decode(self, data: bytes, index: int, what: str, flags: int) -> np.ndarray:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if decoded is None:
+            raise FormatError(f"{self.path}: {what} {index} ({self.keys[index]}) cannot be decoded")
+        return decoded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,6 +590,11 @@ def _value_problems(handle: h5py.File, layout: Layout, count: int) -> list[str]:
             fmt = formats[start + offset]
             if fmt in IMAGE_FORMATS and not data[: len(IMAGE_FORMATS[fmt])].tobytes() == IMAGE_FORMATS[fmt]:
                 problems.append(f"image/encoded[{start + offset}] does not start like a {fmt} file")
+    if layout.depth:
+        for start in range(0, count, _READ_BLOCK):
+            for offset, data in enumerate(handle["depth/encoded"][start : start + _READ_BLOCK]):
+                if data[:8].tobytes() != IMAGE_FORMATS["png"]:
+                    problems.append(f"depth/encoded[{start + offset}] is not a PNG file")
     if layout.task == "headpose":
         problems += _pose_problems(handle["pose/ypr"][()], handle["pose/rotation"][()], layout.pose_angles)
     if layout.landmark_names:

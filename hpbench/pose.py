@@ -131,6 +131,43 @@ def _canonical_to_kd(ypr: np.ndarray) -> np.ndarray:
     return np.stack([-pitch, yaw, roll], axis=-1)
 
 
+# BIWI's pose.txt rotation lives in the Kinect camera frame (x right, y down, z away from the viewer),
+# the canonical camera frame turned 180° about x: R_file = G · Rᵀ · G with G = diag(1, −1, −1).
+# Reading it back is HopeNet / FSA-Net's formula on R_file.T, kept in this exact form.
+_FLIP_YZ = np.diag([1.0, -1.0, -1.0])
+
+
+def _biwi_to_canonical(rotation_file: np.ndarray) -> np.ndarray:
+    r = np.swapaxes(np.asarray(rotation_file, dtype=np.float64), -1, -2)
+    roll = -np.arctan2(r[..., 1, 0], r[..., 0, 0])
+    yaw = -np.arctan2(-r[..., 2, 0], np.hypot(r[..., 2, 1], r[..., 2, 2]))
+    pitch = np.arctan2(r[..., 2, 1], r[..., 2, 2])
+    return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
+
+
+def _canonical_to_biwi(ypr: np.ndarray) -> np.ndarray:
+    return _FLIP_YZ @ np.swapaxes(rotation_from_ypr(ypr), -1, -2) @ _FLIP_YZ
+
+
+# ETH-XGaze's face_head_pose = [pitch, yaw] (radians) are the spherical angles of the head's z axis
+# (pointing into the head) in the normalised camera frame (x right, y down, z forward):
+# z = (cos p · sin y, sin p, cos p · cos y). In the canonical convention that axis is
+# (sin yaw, cos yaw · sin pitch, cos yaw · cos pitch) whatever the roll, so yaw and pitch follow
+# exactly; the signs agree (up and towards the image left are positive in both).
+def _xgaze_to_canonical(values: np.ndarray) -> np.ndarray:
+    pitch, yaw = np.moveaxis(np.radians(np.asarray(values, dtype=np.float64)), -1, 0)
+    canonical_yaw = np.arcsin(np.clip(np.cos(pitch) * np.sin(yaw), -1, 1))
+    canonical_pitch = np.arctan2(np.sin(pitch), np.cos(pitch) * np.cos(yaw))
+    nan = np.full_like(canonical_yaw, np.nan)
+    return np.stack([np.degrees(canonical_yaw), np.degrees(canonical_pitch), nan], axis=-1)
+
+
+def _canonical_to_xgaze(ypr: np.ndarray) -> np.ndarray:
+    yaw, pitch = np.moveaxis(np.radians(_as_ypr(ypr)[..., :2]), -1, 0)
+    axis = np.stack([np.sin(yaw), np.cos(yaw) * np.sin(pitch), np.cos(yaw) * np.cos(pitch)], axis=-1)
+    return np.degrees(np.stack([np.arcsin(np.clip(axis[..., 1], -1, 1)), np.arctan2(axis[..., 0], axis[..., 2])], -1))
+
+
 _register(Convention("hpbench", "(yaw, pitch, roll) degrees, 3DDFA signs", (3,), _identity, _identity))
 _register(
     Convention("hopenet", "HopeNet: (yaw, pitch, roll) degrees, 3DDFA signs", (3,), _identity, _identity)
@@ -142,6 +179,24 @@ _register(
         (3,),
         _kd_to_canonical,
         _canonical_to_kd,
+    )
+)
+_register(
+    Convention(
+        "biwi",
+        "BIWI pose.txt rotation matrix (Kinect camera frame), read with HopeNet's formula",
+        (3, 3),
+        _biwi_to_canonical,
+        _canonical_to_biwi,
+    )
+)
+_register(
+    Convention(
+        "eth-xgaze",
+        "ETH-XGaze face_head_pose [pitch, yaw] in degrees; no roll (NaN)",
+        (2,),
+        _xgaze_to_canonical,
+        _canonical_to_xgaze,
     )
 )
 _register(

@@ -53,3 +53,32 @@ def prepared_aflw2000(synth_aflw2000, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
     prepare("aflw2000", synth_aflw2000[0], out, progress=False)
     return out / "aflw2000.h5"
+
+
+@pytest.fixture(scope="session")
+def synth_aflw(tmp_path_factory):
+    """(raw folder, truth records) of 70 synthetic AFLW images (about 85 faces)."""
+    out = tmp_path_factory.mktemp("raw") / "aflw"
+    return out, write_sample("aflw", out, 70, seed=2, size=200)
+
+
+@pytest.fixture(scope="session")
+def synth_biwi(tmp_path_factory):
+    """(raw folder, truth records) of 72 synthetic BIWI frames, 3 per sequence."""
+    out = tmp_path_factory.mktemp("raw") / "hpdb"
+    return out, write_sample("biwi", out, 72, seed=4)
+
+
+@pytest.fixture(scope="session")
+def synth_xgaze(tmp_path_factory):
+    """(raw folder, truth records) of 90 synthetic ETH-XGaze patches (3 subjects, one a test subject)."""
+    out = tmp_path_factory.mktemp("raw") / "xgaze"
+    return out, write_sample("xgaze", out, 90, seed=6, size=112)
+
+
+def prepared(tmp_path_factory, dataset: str, src, **options) -> Path:
+    from hpbench.datasets.prepare import prepare
+
+    out = tmp_path_factory.mktemp("data")
+    prepare(dataset, src, out, progress=False, **options)
+    return out / f"{dataset}.h5"

@@ -127,3 +127,34 @@ def test_in_plane_rotation_of_a_frontal_face_changes_roll_only():
 def test_filter_is_inclusive_and_ignores_missing_angles():
     ypr = np.array([[99, 0, 0], [-99, 99, -99], [99.001, 0, 0], [0, 0, -100], [50, 99, np.nan], [120, 0, np.nan]])
     np.testing.assert_array_equal(inside_range(ypr), [True, True, False, False, True, False])
+
+
+def test_biwi_convention_round_trip():
+    biwi = get_convention("biwi")
+    ypr = np.random.default_rng(6).uniform(-85, 85, (300, 3))
+    matrices = biwi.from_canonical(ypr)
+    np.testing.assert_allclose(matrices @ np.swapaxes(matrices, -1, -2), np.broadcast_to(np.eye(3), matrices.shape),
+                               atol=1e-12)
+    np.testing.assert_allclose(biwi.to_canonical(matrices), ypr, atol=1e-9)
+
+
+def test_xgaze_angles_are_the_head_axis_in_the_normalised_camera():
+    """ETH-XGaze's [pitch, yaw]: spherical angles of the head's inward z axis in a camera frame with
+    y down and z forward; derived here from the canonical rotation, whatever the roll."""
+    xgaze = get_convention("eth-xgaze")
+    ypr = np.random.default_rng(8).uniform(-80, 80, (300, 3))
+    inward = -np.swapaxes(rotation_from_ypr(ypr), -1, -2)[..., :, 2]  # −Rᵀ·e_z, y up, z to the viewer
+    axis = inward * [1, -1, -1]  # to y down, z forward
+    expected = np.degrees(np.stack([np.arcsin(axis[:, 1]), np.arctan2(axis[:, 0], axis[:, 2])], axis=1))
+    np.testing.assert_allclose(xgaze.from_canonical(ypr), expected, atol=1e-9)
+    back = xgaze.to_canonical(expected)
+    np.testing.assert_allclose(back[:, :2], ypr[:, :2], atol=1e-9)
+    assert np.isnan(back[:, 2]).all()
+
+
+def test_xgaze_angles_worked_examples():
+    xgaze = get_convention("eth-xgaze")
+    np.testing.assert_allclose(xgaze.from_canonical([[30, 0, 0], [0, 20, 0]]), [[0, 30], [20, 0]], atol=1e-12)
+    yaw, pitch, _ = xgaze.to_canonical([30.0, 60.0])  # ETH (pitch 30°, yaw 60°)
+    assert yaw == pytest.approx(np.degrees(np.arcsin(np.cos(np.radians(30)) * np.sin(np.radians(60)))))
+    assert (round(yaw, 1), round(pitch, 1)) == (48.6, 49.1)

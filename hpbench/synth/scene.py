@@ -195,14 +195,18 @@ def random_instance(
     width: int,
     head: HeadModel | None = None,
     scale_range: tuple[float, float] = (0.26, 0.34),
+    placement: Placement | None = None,
 ) -> HeadInstance:
-    """A head near the image centre at the given pose, filling about 40–50 % of the image width."""
-    scale = min(height, width) * rng.uniform(*scale_range)
-    centre = (width * (0.5 + rng.uniform(-0.05, 0.05)), height * (0.5 + rng.uniform(-0.03, 0.07)))
+    """A head at the given pose with random looks and light; by default near the image centre,
+    filling about 40–50 % of the image width."""
+    if placement is None:
+        scale = min(height, width) * rng.uniform(*scale_range)
+        centre = (width * (0.5 + rng.uniform(-0.05, 0.05)), height * (0.5 + rng.uniform(-0.03, 0.07)))
+        placement = Placement(float(scale), float(centre[0]), float(centre[1]))
     return HeadInstance(
         head=head if head is not None else HeadModel.random(rng),
         ypr=np.asarray(ypr, float),
-        placement=Placement(float(scale), float(centre[0]), float(centre[1])),
+        placement=placement,
         lighting=Lighting.random(rng),
         shirt=rng.uniform(0, 255, 3).astype(np.float32),
     )

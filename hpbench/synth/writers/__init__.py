@@ -23,7 +23,9 @@ class TruthRecord:
     ypr: Any = None  # canonical degrees, as the raw file stores them
     landmarks: Any = None  # as stored, with missing points as NaN
     head_box: Any = None  # x1 y1 x2 y2 of the rendered head
+    boxes: dict[str, Any] = field(default_factory=dict)  # box source → x1 y1 x2 y2 the converter must give
     meta: dict[str, Any] = field(default_factory=dict)
+    excluded: str = ""  # why the converter must leave this sample out ("" = it converts it)
 
 
 WRITERS: Registry[Callable[..., list[TruthRecord]]] = Registry("synthetic sample writer")
@@ -50,4 +52,4 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-from hpbench.synth.writers import aflw2000, w300lp  # noqa: E402,F401  (register the writers)
+from hpbench.synth.writers import aflw, aflw2000, biwi, w300lp, xgaze  # noqa: E402,F401  (register the writers)
