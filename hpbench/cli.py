@@ -36,6 +36,8 @@ def cmd_prepare(args) -> int:
     from hpbench.datasets.prepare import prepare
 
     options = {"with_depth": True} if args.with_depth else {}
+    if args.annotations:
+        options["annotations"] = args.annotations
     report = prepare(args.dataset, args.src, args.out, workers=args.workers, skip_bad=args.skip_bad,
                      overwrite=args.overwrite, **options)
     print(report.summary())
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--skip-bad", action="store_true", help="skip unreadable samples and list them in a report")
     prepare.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     prepare.add_argument("--with-depth", action="store_true", help="biwi: also store the depth frames")
+    prepare.add_argument("--annotations", help="mpii: an HRNet/MMPose JSON annotation list instead of the .mat")
     prepare.set_defaults(run=cmd_prepare)
 
     verify = commands.add_parser("verify", help="check prepared files: layout, values, digest, counts")

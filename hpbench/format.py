@@ -603,9 +603,11 @@ def _value_problems(handle: h5py.File, layout: Layout, count: int) -> list[str]:
             problems.append("landmarks/xy: a point with exactly one NaN coordinate")
     for source in layout.box_sources:
         boxes = handle[f"bbox/{source}"][()]
-        if not np.all(np.isfinite(boxes)):
-            problems.append(f"bbox/{source}: NaN or infinite values")
-        elif np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
+        missing = np.isnan(boxes).all(axis=1)  # a sample without this box is a row of NaN
+        present = boxes[~missing]
+        if not np.all(np.isfinite(present)):
+            problems.append(f"bbox/{source}: a row partly NaN or infinite")
+        elif np.any(present[:, 2] < present[:, 0]) or np.any(present[:, 3] < present[:, 1]):
             problems.append(f"bbox/{source}: x2 < x1 or y2 < y1")
     if layout.task == "bodypose":
         xy, visible = handle["joints/xy"][()], handle["joints/visible"][()]

@@ -82,3 +82,21 @@ def prepared(tmp_path_factory, dataset: str, src, **options) -> Path:
     out = tmp_path_factory.mktemp("data")
     prepare(dataset, src, out, progress=False, **options)
     return out / f"{dataset}.h5"
+
+
+@pytest.fixture(scope="session")
+def synth_lsp(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raw") / "lsp"
+    return out, write_sample("lsp", out, 30, seed=8, size=160)
+
+
+@pytest.fixture(scope="session")
+def synth_lspet(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raw") / "lspet"
+    return out, write_sample("lspet", out, 30, seed=9, size=160)
+
+
+@pytest.fixture(scope="session")
+def synth_mpii(tmp_path_factory):
+    out = tmp_path_factory.mktemp("raw") / "mpii"
+    return out, write_sample("mpii", out, 40, seed=10, size=160)

@@ -96,4 +96,4 @@ def register(converter: Converter) -> Converter:
     return CONVERTERS.register(converter.name)(converter)
 
 
-from hpbench.datasets import aflw, aflw2000, biwi, w300lp, xgaze  # noqa: E402,F401  (register the converters)
+from hpbench.datasets import aflw, aflw2000, biwi, lsp, mpii, w300lp, xgaze  # noqa: E402,F401  (register the converters)

@@ -33,7 +33,7 @@ class PrepareReport:
     output: str
     found: int  # samples the source lists
     written: int = 0
-    inside_99: int = 0
+    inside_99: int | None = None  # head pose only
     skipped: list[dict] = field(default_factory=list)  # bad source files: path, reason, samples lost
     excluded: list[dict[str, str]] = field(default_factory=list)  # left out by the dataset's rules
     notes: dict[str, int] = field(default_factory=dict)
@@ -52,9 +52,10 @@ class PrepareReport:
         rate = self.found / self.seconds if self.seconds else 0.0
         published = f" of {self.published_count:,} published" if self.published_count else ""
         lost = sum(entry["samples"] for entry in self.skipped)
+        inside = f" ({self.inside_99:,} inside ±99°)" if self.inside_99 is not None else ""
         lines = [
-            f"{self.dataset}: wrote {self.written:,} samples{published} to {self.output} "
-            f"({self.inside_99:,} inside ±99°), skipped {lost:,} of {self.found:,} found; "
+            f"{self.dataset}: wrote {self.written:,} samples{published} to {self.output}{inside}, "
+            f"skipped {lost:,} of {self.found:,} found; "
             f"{self.seconds:.1f} s, {rate:,.0f} samples/s with {self.workers} worker(s)",
         ]
         lines += [f"  {what}: {count:,}" for what, count in self.notes.items()]
@@ -115,6 +116,7 @@ def prepare(
     report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
                            options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)
     headpose = sources.layout.task == "headpose"
+    report.inside_99 = 0 if headpose else None
     reader = partial(_read_or_report, dataset)
     with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
         with tqdm(total=report.found, unit="sample", desc=f"prepare {dataset}", disable=not progress) as bar:
@@ -127,7 +129,8 @@ def prepare(
                     continue
                 for sample in result:
                     writer.append(sample)
-                    report.inside_99 += bool(not headpose or inside_range(sample.ypr))
+                    if headpose:
+                        report.inside_99 += bool(inside_range(sample.ypr))
         if writer.count == 0:
             raise HpbenchError(f"no sample of {src} could be converted ({len(report.skipped)} files skipped)")
         report.content_sha256 = writer.commit()

@@ -24,6 +24,10 @@ class TruthRecord:
     landmarks: Any = None  # as stored, with missing points as NaN
     head_box: Any = None  # x1 y1 x2 y2 of the rendered head
     boxes: dict[str, Any] = field(default_factory=dict)  # box source → x1 y1 x2 y2 the converter must give
+    joints: Any = None  # (J, 2) body joints as stored
+    visible: Any = None  # (J,) bool, 1 = visible
+    center: Any = None  # (2,) person centre, where the raw format stores one
+    scale: Any = None  # person scale (height / 200 px), where the raw format stores one
     meta: dict[str, Any] = field(default_factory=dict)
     excluded: str = ""  # why the converter must leave this sample out ("" = it converts it)
 
@@ -52,4 +56,4 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-from hpbench.synth.writers import aflw, aflw2000, biwi, w300lp, xgaze  # noqa: E402,F401  (register the writers)
+from hpbench.synth.writers import aflw, aflw2000, biwi, lsp, mpii, w300lp, xgaze  # noqa: E402,F401  (register the writers)
