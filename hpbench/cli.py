@@ -59,6 +59,66 @@ def cmd_verify(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_protocols(args) -> int:
+    from tabulate import tabulate
+
+    from hpbench.protocols import list_protocols, load_protocol, select
+
+    if args.action == "list":
+        rows = [(p.name, f"v{p.version}", p.origin, p.title) for p in list_protocols()]
+        print(tabulate(rows, headers=("protocol", "version", "origin", "title")))
+        return 0
+    protocol = load_protocol(args.name)
+    print(f"{protocol.name} v{protocol.version} ({protocol.origin}): {protocol.title}")
+    print(f"source: {protocol.source}")
+    limit = f"every present angle within ±{protocol.filter_limit:g}° (inclusive)" if protocol.filter_limit else "none"
+    print(f"filter: {limit}; crop: {protocol.crop}; input size: {protocol.input_size}; "
+          f"metrics: {', '.join(protocol.metrics)}; a test sample without a detected face: {protocol.missing_face}")
+    if protocol.notes:
+        print(f"notes: {protocol.notes}")
+    for change in protocol.changelog:
+        print(f"  v{change.get('version')} ({change.get('date')}): {change.get('change')}")
+    rows = []
+    for split, entries in protocol.splits.items():
+        for entry in entries:
+            rule = ", ".join(f"{k}={v}" for k, v in entry.select.items())
+            rows.append((split, entry.dataset, rule, entry.boxes or "—", entry.reference or "—"))
+    print(tabulate(rows, headers=("split", "dataset", "selection", "boxes", "fallback")))
+    if args.data:
+        rows = []
+        for split in protocol.splits:
+            for selection in select(protocol, split, args.data):
+                published = protocol.published_counts.get(split, {}).get(selection.dataset)
+                published = f"{published:,}" if published is not None else "—"
+                counts = " → ".join(f"{name} {value:,}" for name, value in selection.counts.items())
+                rows.append((split, selection.dataset, counts, published, selection.keys_sha256[:16]))
+        print()
+        print(tabulate(rows, headers=("split", "dataset", "counts", "published", "keys sha256")))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from hpbench.evaluate import evaluate, results_table, write_record
+
+    record = evaluate(args.model, args.protocol, data_dir=args.data, arch=args.arch, convention=args.convention,
+                      trust=args.trust_checkpoint, device=args.device, batch_size=args.batch_size,
+                      workers=args.workers, boxes=args.boxes, crop=args.crop,
+                      save_predictions=args.save_predictions)
+    print(results_table(record))
+    out = args.out or Path("results") / f"{record['protocol']['name']}_{Path(args.model).stem}.json"
+    print(f"record: {write_record(record, out)}")
+    if args.save_predictions:
+        print(f"predictions: {args.save_predictions}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from hpbench.models import list_models
+
+    print("\n".join(list_models(args.pattern)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hpbench.datasets import CONVERTERS
     from hpbench.synth.writers import WRITERS
@@ -90,11 +150,41 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check prepared files: layout, values, digest, counts")
     verify.add_argument("files", nargs="+", type=Path)
     verify.set_defaults(run=cmd_verify)
+
+    protocols = commands.add_parser("protocols", help="list the protocols, or show one (with --data: its counts)")
+    protocols.add_argument("action", choices=["list", "show"])
+    protocols.add_argument("name", nargs="?", help="protocol name (show)")
+    protocols.add_argument("--data", help="folder of prepared files: print counts per split and filter step")
+    protocols.set_defaults(run=cmd_protocols)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a protocol's test sets")
+    evaluate.add_argument("model", help="TorchScript file, hpbench checkpoint, or state dict (with --arch)")
+    evaluate.add_argument("--protocol", required=True, help="protocol name or number, or a protocol YAML file")
+    evaluate.add_argument("--data", default="data", help="folder of prepared files (default: data)")
+    evaluate.add_argument("--arch", help="architecture of a bare state dict (see: hpbench models)")
+    evaluate.add_argument("--convention", help="pose convention of the model's outputs (hpbench, kd, hopenet, 6drepnet)")
+    evaluate.add_argument("--trust-checkpoint", action="store_true", help="unpickle arbitrary objects (runs code!)")
+    evaluate.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=64)
+    evaluate.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
+    evaluate.add_argument("--boxes", help="box source instead of the protocol's: 'reference' (each dataset's own "
+                          "box), or a source name such as kd; recorded")
+    evaluate.add_argument("--crop", help="crop rule instead of the model's or the protocol's; recorded")
+    evaluate.add_argument("--save-predictions", help="CSV file for the per-sample predictions")
+    evaluate.add_argument("--out", help="record file (default: results/PROTOCOL_MODEL.json)")
+    evaluate.set_defaults(run=cmd_evaluate)
+
+    models = commands.add_parser("models", help="list the registered architectures")
+    models.add_argument("pattern", nargs="?", default="*")
+    models.set_defaults(run=cmd_models)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "protocols" and args.action == "show" and not args.name:
+        parser.error("protocols show needs a protocol name")
     try:
         return args.run(args)
     except HpbenchError as err:

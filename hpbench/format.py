@@ -49,10 +49,13 @@ class Layout:
     meta: dict[str, str] = field(default_factory=dict)
     joint_names: tuple[str, ...] = ()
     depth: bool = False  # a depth map per sample, as a 16-bit PNG (millimetres)
+    box_status: tuple[str, ...] = ()  # box sources with a per-sample status, score and IoU (detector boxes)
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if set(self.box_status) - set(self.box_sources):
+            raise ValueError(f"box_status {self.box_status} must be among box_sources {self.box_sources}")
         unknown = set(self.pose_angles) - set(ANGLE_NAMES)
         if unknown:
             raise ValueError(f"unknown angles {sorted(unknown)}")
@@ -66,8 +69,8 @@ class Layout:
     @classmethod
     def from_json(cls, text: str) -> "Layout":
         raw = json.loads(text)
-        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names"):
-            raw[name] = tuple(raw[name])
+        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names", "box_status"):
+            raw[name] = tuple(raw.get(name, ()))
         return cls(**raw)
 
     def fields(self) -> dict[str, "Field"]:
@@ -84,6 +87,9 @@ class Layout:
         if self.landmark_names:
             specs.append(Field("landmarks/xy", np.dtype("<f4"), (len(self.landmark_names), 2)))
         specs += [Field(f"bbox/{source}", np.dtype("<f4"), (4,)) for source in self.box_sources]
+        for source in self.box_status:
+            specs += [Field(f"bbox/{source}_status", "str"), Field(f"bbox/{source}_score", np.dtype("<f4")),
+                      Field(f"bbox/{source}_iou", np.dtype("<f4"))]
         specs += [Field(f"meta/{name}", META_KINDS[kind]) for name, kind in sorted(self.meta.items())]
         if self.depth:
             specs.append(Field("depth/encoded", "bytes"))
@@ -133,6 +139,7 @@ class Sample:
     ypr: Any = None  # (3,) canonical degrees, NaN for an angle the dataset lacks
     landmarks: Any = None  # (K, 2), NaN where missing
     boxes: dict[str, Any] = field(default_factory=dict)  # source → (4,) x1 y1 x2 y2
+    box_status: dict[str, tuple[str, float, float]] = field(default_factory=dict)  # source → status, score, IoU
     meta: dict[str, Any] = field(default_factory=dict)
     joints: Any = None  # (J, 2)
     joints_visible: Any = None  # (J,) bool
@@ -161,6 +168,10 @@ def sample_row(sample: Sample, layout: Layout) -> dict[str, Any]:
     if set(sample.boxes) != set(layout.box_sources):
         raise ValueError(f"{sample.key}: boxes {sorted(sample.boxes)} != layout {sorted(layout.box_sources)}")
     row.update({f"bbox/{source}": box for source, box in sample.boxes.items()})
+    if set(sample.box_status) != set(layout.box_status):
+        raise ValueError(f"{sample.key}: box status {sorted(sample.box_status)} != layout {sorted(layout.box_status)}")
+    for source, (status, score, iou) in sample.box_status.items():
+        row.update({f"bbox/{source}_status": status, f"bbox/{source}_score": score, f"bbox/{source}_iou": iou})
     if set(sample.meta) != set(layout.meta):
         raise ValueError(f"{sample.key}: meta {sorted(sample.meta)} != layout {sorted(layout.meta)}")
     row.update({f"meta/{name}": value for name, value in sample.meta.items()})
@@ -425,6 +436,10 @@ class HPFile:
         if source not in self.layout.box_sources:
             raise FormatError(f"{self.path}: no box source {source!r} (has: {', '.join(self.layout.box_sources)})")
         return self._array(f"bbox/{source}")
+
+    def box_status(self, source: str) -> np.ndarray | None:
+        """Per-sample status of a detector box source ("detected", "fallback", "missing"), or None."""
+        return self._array(f"bbox/{source}_status") if source in self.layout.box_status else None
 
     def meta(self, name: str) -> np.ndarray:
         if name not in self.layout.meta:

@@ -6,9 +6,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpbench.pose import rotation_from_ypr
 from hpbench.skeletons import LSP_TORSO, MPII_PCKH_EXCLUDED
 
 MPII_HEAD_FACTOR = 0.6  # MPII's evaluation: head size = 0.6 × the head box diagonal
+
+
+# ---------------------------------------------------------------------------------------------
+# Head pose
+
+
+def angle_errors(predicted, truth) -> np.ndarray:
+    """|predicted − truth| per angle, in degrees, without wrapping (KD's and HopeNet's evaluation)."""
+    return np.abs(np.asarray(predicted, float) - np.asarray(truth, float))
+
+
+def geodesic_errors(predicted_ypr, truth_ypr) -> np.ndarray:
+    """The angle of R_predᵀ·R_true in degrees (0–180): the rotation between the two poses."""
+    r_pred, r_true = rotation_from_ypr(predicted_ypr), rotation_from_ypr(truth_ypr)
+    trace = np.einsum("nij,nij->n", r_pred, r_true)
+    return np.degrees(np.arccos(np.clip((trace - 1) / 2, -1.0, 1.0)))
+
+
+def vector_errors(predicted_ypr, truth_ypr) -> np.ndarray:
+    """(N, 3) angles in degrees between the matching columns of the two rotation matrices (TriNet's
+    left, down and front vectors); their mean is MAEV."""
+    r_pred, r_true = rotation_from_ypr(predicted_ypr), rotation_from_ypr(truth_ypr)
+    cosine = np.einsum("nij,nij->nj", r_pred, r_true)
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def head_pose_scores(predicted_ypr, truth_ypr) -> dict[str, float]:
+    """MAE per angle and their mean (no wrapping), mean geodesic error and MAEV, in degrees.
+
+    Angles that are NaN in the truth (ETH-XGaze's roll) are left out of the MAE; the rotation-based
+    errors need all three angles and are NaN otherwise.
+    """
+    errors = angle_errors(predicted_ypr, truth_ypr)
+    present = ~np.isnan(np.asarray(truth_ypr, float)).all(axis=0)
+    scores = {f"mae_{name}": float(np.mean(errors[:, i])) if present[i] else float("nan")
+              for i, name in enumerate(("yaw", "pitch", "roll"))}
+    scores["mae"] = float(np.mean(errors[:, present].mean(axis=0))) if present.any() else float("nan")
+    if present.all():
+        scores["geodesic"] = float(np.mean(geodesic_errors(predicted_ypr, truth_ypr)))
+        scores["maev"] = float(np.mean(vector_errors(predicted_ypr, truth_ypr)))
+    else:
+        scores["geodesic"] = scores["maev"] = float("nan")
+    return scores
+
+
+# ---------------------------------------------------------------------------------------------
+# Body pose
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ class Convention:
     value_shape: tuple[int, ...]
     to_canonical: Callable[[np.ndarray], np.ndarray]
     from_canonical: Callable[[np.ndarray], np.ndarray]
+    value_names: tuple[str, ...] = ("yaw", "pitch", "roll")  # for vector values
 
 
 CONVENTIONS: Registry[Convention] = Registry("pose convention")
@@ -179,6 +180,7 @@ _register(
         (3,),
         _kd_to_canonical,
         _canonical_to_kd,
+        ("pitch", "yaw", "roll"),
     )
 )
 _register(
@@ -197,6 +199,7 @@ _register(
         (2,),
         _xgaze_to_canonical,
         _canonical_to_xgaze,
+        ("pitch", "yaw"),
     )
 )
 _register(

@@ -1,0 +1,59 @@
+"""Evaluation throughput on the CPU: a ResNet-18 KD student at 224 px with 0, 1 and 2 DataLoader
+workers, and the share of the time spent outside the model's forward pass.
+
+    python benchmarks/evaluate_throughput.py [--n 400] [--work /tmp/hpbench-bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from hpbench.datasets.prepare import prepare
+from hpbench.evaluate import evaluate
+from hpbench.models import create_model
+from hpbench.synth.writers import write_sample
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
+    args = parser.parse_args()
+    raw, data = args.work / f"eval-raw-{args.n}", args.work / f"eval-data-{args.n}"
+    if not raw.exists():
+        write_sample("aflw2000", raw, args.n, seed=0, workers=2)
+    if not (data / "aflw2000.h5").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        prepare("aflw2000", raw, data, progress=False)
+    weights = args.work / "kd_student_resnet18.pth"
+    torch.save(create_model("kd_student.resnet18").state_dict(), weights)
+    protocol = args.work / "bench-protocol.yaml"
+    protocol.write_text(yaml.safe_dump({
+        "name": "bench", "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd", "input_size": 224,
+        "metrics": ["mae"], "changelog": [{"version": 1}],
+        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
+    }))
+    results = {"machine": platform.machine(), "torch_threads": torch.get_num_threads(), "n": args.n, "runs": {}}
+    for workers in (0, 1, 2):
+        record = evaluate(weights, protocol, data_dir=data, arch="kd_student.resnet18", device="cpu",
+                          batch_size=32, workers=workers, progress=False)
+        result = record["results"]["aflw2000"]
+        seconds, images = result["seconds"], result["counts"]["evaluated"]
+        outside = 1 - seconds["forward"] / seconds["total"]
+        results["runs"][str(workers)] = {"images_per_s": round(images / seconds["total"], 1),
+                                         "share_outside_forward": round(outside, 3), **seconds}
+        print(f"workers={workers}: {images / seconds['total']:.1f} images/s, {outside:.1%} of the time outside forward")
+    out = Path(__file__).parent / "results" / "evaluate_throughput.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"recorded in {out}")
+
+
+if __name__ == "__main__":
+    main()

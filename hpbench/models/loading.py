@@ -1,0 +1,140 @@
+"""Loading a model file for evaluation: TorchScript, an hpbench checkpoint, or a bare state dict.
+
+* TorchScript (``torch.jit.save``): ``forward(images)`` returns the angles. Optional metadata in the
+  archive's extra file ``hpbench.json``: ``input_size``, ``mean``, ``std``, ``colour``, ``crop``,
+  ``convention`` (see ``save_torchscript``).
+* hpbench checkpoint (``hpbench train``): a dict with ``format: hpbench-checkpoint``, ``arch``,
+  ``config``, ``state_dict``.
+* A bare state dict with ``--arch NAME`` (e.g. kd_oe_hpe's released ``resnet50.pth`` with
+  ``--arch kd_student.resnet50``).
+
+``.pt`` files are unpickled with ``weights_only=True`` unless the user trusts the file: unpickling
+can run code.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from hpbench.data import Preprocessing
+from hpbench.errors import HpbenchError
+from hpbench.models import create_model
+from hpbench.pose import get_convention
+from hpbench.provenance import file_sha256
+
+CHECKPOINT_FORMAT = "hpbench-checkpoint"
+METADATA_FILE = "hpbench.json"
+
+
+@dataclass
+class LoadedModel:
+    predict: Callable[[torch.Tensor], torch.Tensor]  # images → values in ``convention``
+    module: torch.nn.Module
+    kind: str  # "torchscript" | "checkpoint" | "state_dict"
+    arch: str
+    convention: str
+    preprocessing: Preprocessing | None  # None: the protocol's input size and ImageNet normalisation
+    crop: str | None  # None: the protocol's crop rule
+    sha256: str
+    path: Path
+    config: dict
+
+    @property
+    def parameters_m(self) -> float:
+        return sum(p.numel() for p in self.module.parameters()) / 1e6
+
+
+def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor, convention: str = "hpbench",
+                     preprocessing: Preprocessing = Preprocessing(), crop: str | None = None) -> None:
+    """Trace ``model`` (whose forward gives angles) to TorchScript with hpbench's metadata."""
+    metadata = {"input_size": preprocessing.input_size, "mean": list(preprocessing.mean),
+                "std": list(preprocessing.std), "colour": preprocessing.colour, "crop": crop, "convention": convention}
+    with warnings.catch_warnings():  # torch ≥ 2.9 flags TorchScript as deprecated; it still works
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model.eval(), example)
+        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or name.endswith("/code/") or "/code/" in name
+                   for name in archive.namelist())
+
+
+def _load_torchscript(path: Path, convention: str | None, device: str) -> LoadedModel:
+    extra = {METADATA_FILE: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+    except RuntimeError as err:
+        raise HpbenchError(f"{path}: not a loadable TorchScript file ({err})") from None
+    metadata = json.loads(extra[METADATA_FILE] or "{}")
+    preprocessing = None
+    if "input_size" in metadata:
+        preprocessing = Preprocessing(int(metadata["input_size"]), tuple(metadata.get("mean", Preprocessing.mean)),
+                                      tuple(metadata.get("std", Preprocessing.std)), metadata.get("colour", "rgb"))
+    return LoadedModel(predict=module, module=module, kind="torchscript", arch=metadata.get("arch", "torchscript"),
+                       convention=convention or metadata.get("convention", "hpbench"), preprocessing=preprocessing,
+                       crop=metadata.get("crop"), sha256=file_sha256(path), path=path, config=metadata)
+
+
+def _unpickle(path: Path, trust: bool):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except Exception as err:  # torch raises many kinds here
+        if not trust and ("weights_only" in str(err) or "Unsupported global" in str(err)):
+            raise HpbenchError(
+                f"{path}: holds Python objects beyond tensors, and unpickling them can run code. "
+                "Pass --trust-checkpoint if you trust where the file comes from."
+            ) from None
+        raise HpbenchError(f"{path}: not a readable model file ({type(err).__name__}: {err})") from None
+
+
+def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise HpbenchError(
+            f"{path}: its weights do not fit {arch}: {len(missing)} missing (e.g. {missing[:3]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}). Check --arch."
+        )
+
+
+def load_model(path: str | Path, arch: str | None = None, convention: str | None = None, trust: bool = False,
+               device: str = "cpu") -> LoadedModel:
+    path = Path(path)
+    if not path.is_file():
+        raise HpbenchError(f"{path}: no such model file")
+    if convention is not None:
+        get_convention(convention)  # fail early on an unknown name
+    if _is_torchscript(path):
+        return _load_torchscript(path, convention, device)
+    content = _unpickle(path, trust)
+    if isinstance(content, dict) and content.get("format") == CHECKPOINT_FORMAT:
+        arch = arch or content["arch"]
+        config = dict(content.get("config", {}))
+        kind, state = "checkpoint", content["state_dict"]
+    elif isinstance(content, dict) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
+        if arch is None:
+            raise HpbenchError(f"{path} is a bare state dict: name its architecture with --arch (see hpbench models)")
+        config, kind, state = {}, "state_dict", content
+    else:
+        raise HpbenchError(f"{path}: neither TorchScript, an hpbench checkpoint nor a state dict")
+    config.pop("pretrained", None)  # the weights come from the file
+    model = create_model(arch, **config)
+    _into(model, state, path, arch)
+    model = model.to(device).eval()
+    preprocessing = model.preprocessing if kind == "checkpoint" else None
+    return LoadedModel(predict=model.predict, module=model, kind=kind, arch=arch,
+                       convention=convention or model.convention, preprocessing=preprocessing,
+                       crop=config.get("crop"), sha256=file_sha256(path), path=path, config=config)

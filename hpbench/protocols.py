@@ -1,0 +1,250 @@
+"""Evaluation protocols as versioned data: loading ``protocols/*.yaml`` and selecting samples.
+
+A protocol names, per split, the prepared datasets and a selection rule for each, the inclusive ±99°
+filter, the box source and its fallback, the crop rule, the input size, the metrics and how a test
+sample without a detected face is counted. ``select`` turns it into sample indices of the prepared
+files, with the counts of every step and the sha256 of each selected key list, so that a split can
+be frozen and compared across machines. See docs/PROTOCOLS.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import yaml
+
+from hpbench.errors import HpbenchError
+from hpbench.format import HPFile
+from hpbench.pose import inside_range
+from hpbench.registry import Registry
+from hpbench.resources import bundled_dir
+
+SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
+               "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention"}
+
+
+@dataclass(frozen=True)
+class SplitEntry:
+    """One dataset in one split: which samples, which boxes."""
+
+    dataset: str
+    select: dict[str, Any]
+    boxes: str | None = None  # preferred box source (e.g. "yolo"); None for body pose
+    reference: str | None = None  # the dataset's own box, used where the preferred one is missing
+    filter: bool = True  # apply the protocol's angle filter
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    title: str
+    origin: str  # "paper" or "hpbench"
+    source: str
+    version: int
+    changelog: tuple[dict, ...]
+    task: str
+    filter_limit: float | None
+    crop: str
+    input_size: int
+    metrics: tuple[str, ...]
+    missing_face: str
+    splits: dict[str, tuple[SplitEntry, ...]]
+    published_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: str = ""
+    score_convention: str = "hpbench"  # the convention errors are measured in (eth-xgaze: ETH's own angles)
+    path: Path | None = None
+
+    def entries(self, split: str) -> tuple[SplitEntry, ...]:
+        if split not in self.splits:
+            raise HpbenchError(f"protocol {self.name} has no split {split!r} (has: {', '.join(self.splits)})")
+        return self.splits[split]
+
+    @property
+    def test_split(self) -> str:
+        return "test" if "test" in self.splits else list(self.splits)[-1]
+
+
+def protocols_dir() -> Path:
+    return bundled_dir("protocols")
+
+
+def list_protocols() -> list[Protocol]:
+    return [load_protocol(path) for path in sorted(protocols_dir().glob("*.yaml"))]
+
+
+def _protocol_names() -> list[str]:
+    return sorted(path.stem for path in protocols_dir().glob("*.yaml"))
+
+
+def load_protocol(name_or_path: str | Path) -> Protocol:
+    """A protocol by name (``p2``, ``2`` for p2) or from a YAML file path."""
+    text = str(name_or_path)
+    path = Path(text)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        name = f"p{text}" if text.isdigit() else text
+        path = protocols_dir() / f"{name}.yaml"
+        if not path.is_file():
+            registry: Registry[str] = Registry("protocol")
+            for known in _protocol_names():
+                registry.register(known)(known)
+            registry.get(name)  # raises with "did you mean" and the list
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise HpbenchError(f"{path}: not a readable protocol file ({err})") from None
+    return _parse(raw, path)
+
+
+def _parse(raw: Any, path: Path) -> Protocol:
+    if not isinstance(raw, dict):
+        raise HpbenchError(f"{path}: a protocol file is a mapping")
+    unknown = set(raw) - SCHEMA_KEYS
+    missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
+    if unknown or missing:
+        raise HpbenchError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    splits = {}
+    for split, entries in raw["splits"].items():
+        parsed = []
+        for entry in entries:
+            select = entry.get("select", "all")
+            select = {"rule": select} if isinstance(select, str) else dict(select)
+            SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
+            parsed.append(SplitEntry(dataset=entry["dataset"], select=select, boxes=entry.get("boxes"),
+                                     reference=entry.get("reference"), filter=entry.get("filter", True)))
+        splits[split] = tuple(parsed)
+    limit = (raw.get("filter") or {}).get("limit")
+    return Protocol(
+        name=raw["name"], title=raw.get("title", raw["name"]), origin=raw.get("origin", "hpbench"),
+        source=raw.get("source", ""), version=int(raw["version"]), changelog=tuple(raw.get("changelog", [])),
+        task=raw["task"], filter_limit=None if limit is None else float(limit), crop=raw["crop"],
+        input_size=int(raw.get("input_size", 224)), metrics=tuple(raw["metrics"]),
+        missing_face=raw.get("missing_face", "fallback"), splits=splits,
+        published_counts=raw.get("published_counts") or {}, notes=raw.get("notes", ""),
+        score_convention=raw.get("score_convention", "hpbench"), path=path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Selection rules: (HPFile, **params) -> boolean mask over the file's samples
+
+
+SELECTION_RULES: Registry[Callable[..., np.ndarray]] = Registry("selection rule")
+
+
+@SELECTION_RULES.register("all")
+def select_all(data: HPFile) -> np.ndarray:
+    return np.ones(len(data), bool)
+
+
+@SELECTION_RULES.register("meta_in")
+def select_meta_in(data: HPFile, where: dict[str, list]) -> np.ndarray:
+    """Samples whose meta columns all take one of the listed values, e.g. {sequence: [6, 7]}."""
+    mask = np.ones(len(data), bool)
+    for column, values in where.items():
+        stored = data.meta(column)
+        mask &= np.isin(stored, np.asarray(values, dtype=stored.dtype))
+    return mask
+
+
+@SELECTION_RULES.register("meta_not_in")
+def select_meta_not_in(data: HPFile, where: dict[str, list]) -> np.ndarray:
+    """The complement of meta_in."""
+    return ~select_meta_in(data, where)
+
+
+@SELECTION_RULES.register("index_range")
+def select_index_range(data: HPFile, column: str, first: int, last: int) -> np.ndarray:
+    """Samples whose integer meta ``column`` lies in [first, last] (inclusive)."""
+    values = data.meta(column)
+    return (values >= first) & (values <= last)
+
+
+@SELECTION_RULES.register("aflw_first_jpg")
+def select_aflw_first_jpg(data: HPFile, count: int, part: str) -> np.ndarray:
+    """Protocol 2: sort AFLW's image basenames, drop .png, keep the first ``count`` .jpg images; in each,
+    the face with the lowest face_id is a test face (``part: test``); every other face is train."""
+    names, extensions, face_ids = data.meta("image_name"), data.meta("extension"), data.meta("face_id")
+    first_images = sorted(set(names[extensions == "jpg"]))[:count]
+    test = np.zeros(len(data), bool)
+    chosen = np.isin(names, first_images) & (extensions == "jpg")
+    for name in first_images:
+        faces = np.flatnonzero(chosen & (names == name))
+        test[faces[np.argmin(face_ids[faces])]] = True
+    if part not in ("test", "train"):
+        raise HpbenchError(f"aflw_first_jpg: part must be test or train, got {part!r}")
+    return test if part == "test" else ~test
+
+
+@SELECTION_RULES.register("identity_fraction")
+def select_identity_fraction(data: HPFile, column: str, fraction: float, part: str, salt: str = "hpbench") -> np.ndarray:
+    """Split by a grouping column (e.g. 300W-LP's face identity): groups are ordered by
+    sha256(salt + value), the first ``fraction`` of them form part ``first``, the others ``rest``.
+    No group is on both sides; the split is the same on every machine."""
+    values = data.meta(column).astype(str)
+    groups = sorted(set(values), key=lambda v: hashlib.sha256(f"{salt}{v}".encode()).hexdigest())
+    first = set(groups[: int(round(fraction * len(groups)))])
+    mask = np.array([v in first for v in values], bool)
+    if part not in ("first", "rest"):
+        raise HpbenchError(f"identity_fraction: part must be first or rest, got {part!r}")
+    return mask if part == "first" else ~mask
+
+
+@SELECTION_RULES.register("first_subjects")
+def select_first_subjects(data: HPFile, count: int, exclude: list, column: str = "subject",
+                          splits: tuple = ("train", "val")) -> np.ndarray:
+    """The ``count`` lowest-numbered subjects of the native training splits, leaving out ``exclude``."""
+    subjects, native = data.meta(column), data.meta("native_split").astype(str)
+    candidates = sorted(set(subjects[np.isin(native, list(splits))]) - set(exclude))
+    return np.isin(subjects, candidates[:count])
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    """The samples of one dataset in one split, and how many each step kept."""
+
+    dataset: str
+    path: Path
+    indices: np.ndarray  # into the prepared file, in file order
+    counts: dict[str, int]
+    keys_sha256: str
+    entry: SplitEntry
+
+
+def keys_sha256(keys) -> str:
+    """sha256 of the sorted keys, one per line: the fingerprint of a frozen split."""
+    return hashlib.sha256("\n".join(sorted(map(str, keys))).encode()).hexdigest()
+
+
+def prepared_path(data_dir: str | Path, dataset: str) -> Path:
+    path = Path(data_dir) / f"{dataset}.h5"
+    if not path.is_file():
+        raise HpbenchError(
+            f"{path} is missing: run `hpbench prepare {dataset} --src <raw {dataset} folder> --out {data_dir}` first"
+        )
+    return path
+
+
+def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> list[Selection]:
+    selections = []
+    for entry in protocol.entries(split):
+        path = prepared_path(data_dir, entry.dataset)
+        data = HPFile(path)
+        params = {k: v for k, v in entry.select.items() if k != "rule"}
+        try:
+            mask = SELECTION_RULES.get(entry.select["rule"])(data, **params)
+        except TypeError as err:
+            raise HpbenchError(f"{protocol.path}: rule {entry.select['rule']!r} for {entry.dataset}: {err}") from None
+        counts = {"in file": len(data), "selected": int(mask.sum())}
+        if entry.filter and protocol.filter_limit is not None and protocol.task == "headpose":
+            mask &= inside_range(data.ypr, protocol.filter_limit)
+            counts[f"inside ±{protocol.filter_limit:g}°"] = int(mask.sum())
+        indices = np.flatnonzero(mask)
+        selections.append(Selection(entry.dataset, path, indices, counts, keys_sha256(data.keys[indices]), entry))
+    return selections

@@ -1,0 +1,186 @@
+"""``hpbench evaluate``: KD's released-checkpoint format against an independent re-implementation of
+KD's evaluation, TorchScript and hpbench checkpoints, and models that fail clearly."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+import torch
+import torchvision
+import yaml
+
+from hpbench.data import Preprocessing
+from hpbench.models import create_model
+from hpbench.models.loading import CHECKPOINT_FORMAT, save_torchscript
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def kd_setup(synth_aflw2000, prepared_aflw2000, tmp_path_factory):
+    """A synthetic AFLW2000 file, a KD-format state dict with random weights and a 224-px protocol."""
+    folder = tmp_path_factory.mktemp("evaluate")
+    torch.manual_seed(0)
+    state = create_model("kd_student.resnet18").state_dict()
+    weights = folder / "resnet18.pth"
+    torch.save(state, weights)
+    protocol = {
+        "name": "kd-check", "title": "KD evaluation on synthetic AFLW2000", "version": 1,
+        "changelog": [{"version": 1, "date": "2026-11-22", "change": "test"}], "task": "headpose",
+        "filter": {"limit": 99}, "crop": "kd", "input_size": 224, "metrics": ["mae"], "missing_face": "fallback",
+        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
+    }
+    protocol_file = folder / "kd-check.yaml"
+    protocol_file.write_text(yaml.safe_dump(protocol))
+    return synth_aflw2000, prepared_aflw2000.parent, weights, protocol_file, folder
+
+
+class _KDNetwork(torch.nn.Module):
+    """kd_oe_hpe's network, rebuilt here from its description: ResNet trunk, AvgPool2d(7), 3 × Linear(C, 198)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder_net = torch.nn.Module()
+        self.encoder_net.model = torchvision.models.resnet18(weights=None)
+        del self.encoder_net.model.fc, self.encoder_net.model.avgpool
+        self.head_net = torch.nn.Module()
+        self.head_net.avgpool = torch.nn.AvgPool2d((7, 7))
+        for name in ("pitch", "yaw", "roll"):
+            setattr(self.head_net, name, torch.nn.Linear(512, 198))
+
+    def forward(self, x):
+        m = self.encoder_net.model
+        x = m.layer4(m.layer3(m.layer2(m.layer1(m.maxpool(m.relu(m.bn1(m.conv1(x))))))))
+        x = torch.flatten(self.head_net.avgpool(x), 1)
+        return torch.stack([self.head_net.pitch(x), self.head_net.yaw(x), self.head_net.roll(x)])
+
+
+def _kd_reference_mae(raw, records, weights) -> np.ndarray:
+    """MAE [pitch, yaw, roll] the way kd_oe_hpe computes it, on the same boxes (the landmark boxes)."""
+    network = _KDNetwork()
+    network.load_state_dict(torch.load(weights, weights_only=True))
+    network.eval()
+    mean, std = np.array([0.485, 0.456, 0.406]) * 255, np.array([0.229, 0.224, 0.225]) * 255
+    errors = []
+    for record in sorted(records, key=lambda r: r.key):
+        mat = scipy.io.loadmat(raw / record.key.replace(".jpg", ".mat"))
+        angles = np.degrees(mat["Pose_Para"][0][:3]) * [-1, 1, 1]
+        if not (np.abs(angles) <= 99).all():
+            continue  # KD's AnglesFilter, inclusive
+        points = mat["pt2d"].T
+        points = points[(points >= 0).all(axis=1)]
+        x1, y1 = points.min(axis=0)
+        x2, y2 = points.max(axis=0)
+        image = cv2.cvtColor(cv2.imread(str(raw / record.key)), cv2.COLOR_BGR2RGB)
+        image = image[max(0, int(y1)):int(y2), max(0, int(x1)):int(x2)]
+        image = (cv2.resize(image, (224, 224)).astype(np.float64) - mean) / std
+        with torch.no_grad():
+            logits = network(torch.tensor(image.transpose(2, 0, 1)[None], dtype=torch.float32)).numpy()
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        predicted = (probabilities.reshape(-1, 198) * np.linspace(-98.5, 98.5, 198)).sum(axis=1).reshape(3, 1).T[0]
+        errors.append(np.abs(predicted - angles))
+    return np.mean(errors, axis=0)
+
+
+def test_kd_state_dict_matches_kds_own_evaluation(kd_setup, capsys):
+    (raw, records), data_dir, weights, protocol, folder = kd_setup
+    out = folder / "record.json"
+    code, stdout, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--convention", "kd",
+                                "--protocol", protocol, "--data", data_dir, "--out", out, "--workers", "0",
+                                "--device", "cpu")
+    assert code == 0, err
+    record = json.loads(out.read_text())
+    metrics = record["results"]["aflw2000"]["metrics"]
+    pitch, yaw, roll = _kd_reference_mae(raw, records, weights)
+    assert metrics["mae_pitch"] == pytest.approx(pitch, abs=1e-4)
+    assert metrics["mae_yaw"] == pytest.approx(yaw, abs=1e-4)
+    assert metrics["mae_roll"] == pytest.approx(roll, abs=1e-4)
+    assert metrics["mae"] == pytest.approx((pitch + yaw + roll) / 3, abs=1e-4)
+    counts = record["results"]["aflw2000"]["counts"]
+    assert counts["evaluated"] == counts["inside ±99°"] < counts["in file"] == len(records)
+    assert record["model"]["sha256"] and record["protocol"]["keys_sha256"]["aflw2000"]
+    assert record["environment"]["torch_version"] == torch.__version__ and record["model"]["convention"] == "kd"
+    assert "aflw2000" in stdout and "record:" in stdout
+
+
+class _Constant(torch.nn.Module):
+    """Predicts (yaw, pitch, roll) = (10, −5, 2) for every image."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("angles", torch.tensor([10.0, -5.0, 2.0]))
+
+    def forward(self, images):
+        return self.angles.expand(images.shape[0], 3) + 0 * images.mean()
+
+
+def test_torchscript_model_with_metadata(kd_setup, capsys, tmp_path):
+    (raw, records), data_dir, _, protocol, _ = kd_setup
+    path = tmp_path / "constant.pt"
+    save_torchscript(_Constant(), path, torch.zeros(1, 3, 96, 96), preprocessing=Preprocessing(input_size=96))
+    predictions = tmp_path / "predictions.csv"
+    code, _, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--out",
+                           tmp_path / "r.json", "--workers", "0", "--save-predictions", predictions)
+    assert code == 0, err
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["model"]["kind"] == "torchscript" and record["evaluation"]["input_size"] == 96
+    truth = np.array([r.ypr for r in records])
+    truth = truth[(np.abs(truth) <= 99).all(axis=1)]
+    assert record["results"]["aflw2000"]["metrics"]["mae_yaw"] == pytest.approx(np.abs(truth[:, 0] - 10).mean(), abs=1e-4)
+    rows = predictions.read_text().splitlines()
+    assert rows[0].startswith("dataset,key,pred_yaw") and len(rows) == len(truth) + 1
+
+
+def test_hpbench_checkpoint(kd_setup, capsys, tmp_path):
+    _, data_dir, _, protocol, _ = kd_setup
+    model = create_model("kd_student.resnet18", input_size=64)
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "arch": "kd_student.resnet18", "config": {"input_size": 64},
+                "state_dict": model.state_dict(), "protocol": "synthetic"}, path)
+    code, _, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--out",
+                           tmp_path / "r.json", "--workers", "0")
+    assert code == 0, err
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["model"]["kind"] == "checkpoint" and record["evaluation"]["input_size"] == 64
+
+
+class _WrongShape(torch.nn.Module):
+    def forward(self, images):
+        return images.mean(dim=(2, 3))[:, :2]
+
+
+class _NotANumber(torch.nn.Module):
+    def forward(self, images):
+        return images.mean(dim=(2, 3)) * float("nan")
+
+
+@pytest.mark.parametrize("module, words", [(_WrongShape(), "output has shape (40, 2)"), (_NotANumber(), "NaN")])
+def test_bad_outputs_fail_clearly(kd_setup, capsys, tmp_path, module, words):
+    _, data_dir, _, protocol, _ = kd_setup
+    path = tmp_path / "bad.pt"
+    save_torchscript(module, path, torch.zeros(1, 3, 64, 64), preprocessing=Preprocessing(input_size=64))
+    code, _, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--workers", "0",
+                           "--batch-size", "40", "--out", tmp_path / "r.json")
+    assert code == 1 and words in err
+
+
+def test_bad_files_fail_clearly(kd_setup, capsys, tmp_path):
+    _, data_dir, weights, protocol, _ = kd_setup
+    common = ["--protocol", protocol, "--data", data_dir, "--workers", "0", "--out", tmp_path / "r.json"]
+    code, _, err = run_cli(capsys, "evaluate", weights, *common)
+    assert code == 1 and "bare state dict: name its architecture with --arch" in err
+    code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet34", *common)
+    assert code == 1 and "do not fit kd_student.resnet34" in err
+    code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet81", *common)
+    assert code == 1 and "Did you mean 'kd_student.resnet18'" in err
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": _Constant()}, pickled)
+    code, _, err = run_cli(capsys, "evaluate", pickled, *common)
+    assert code == 1 and "--trust-checkpoint" in err
+    code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--protocol", "p1",
+                           "--data", tmp_path)
+    assert code == 1 and "run `hpbench prepare aflw2000" in err

@@ -1,0 +1,137 @@
+"""Protocol files and sample selection on synthetic prepared data, with exact counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from hpbench.errors import HpbenchError
+from hpbench.format import HPFile
+from hpbench.pose import inside_range
+from hpbench.protocols import keys_sha256, list_protocols, load_protocol, protocols_dir, select
+from hpbench.registry import UnknownName
+from tests.conftest import prepared, run_cli
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, synth_aflw, synth_biwi, synth_300w_lp, synth_xgaze):
+    """One folder with prepared synthetic AFLW, BIWI, 300W-LP and ETH-XGaze files."""
+    folder = None
+    for dataset, (raw, _) in (("aflw", synth_aflw), ("biwi", synth_biwi), ("300w_lp", synth_300w_lp),
+                              ("xgaze", synth_xgaze)):
+        path = prepared(tmp_path_factory, dataset, raw)
+        if folder is None:
+            folder = path.parent
+        else:
+            path.rename(folder / path.name)
+    return folder
+
+
+def _variant(tmp_path, name: str, **changes) -> str:
+    raw = yaml.safe_load((protocols_dir() / f"{name}.yaml").read_text())
+    for split, entries in changes.items():
+        raw["splits"][split] = entries
+    path = tmp_path / f"{name}-variant.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_every_protocol_file_loads_and_is_versioned():
+    protocols = list_protocols()
+    names = {p.name for p in protocols}
+    assert {"p1", "p2", "p3", "biwi-by-person", "300wlp-7030", "xgaze-1subject", "lsp-cpm", "lsp-cpm-200",
+            "lsp-half", "mpii-pckh", "synthetic"} <= names
+    for protocol in protocols:
+        assert protocol.version >= 1 and protocol.changelog and protocol.metrics and protocol.crop
+        assert protocol.changelog[-1]["version"] == protocol.version
+        assert protocol.path.stem == protocol.name
+    assert load_protocol(2).name == "p2"
+
+
+def test_unknown_and_malformed_protocols(tmp_path):
+    with pytest.raises(UnknownName, match="Did you mean 'p3'"):
+        load_protocol("p33")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nversion: 1\ntask: headpose\ncrop: kd\nmetrics: [mae]\nsplits: {}\nfliter: {}\n")
+    with pytest.raises(HpbenchError, match="unknown keys \\['fliter'\\]"):
+        load_protocol(bad)
+
+
+def _expected_p2_test(data: HPFile, count: int) -> set:
+    """Protocol 2's test faces, worked out from the keys alone."""
+    faces = {}
+    for key in data.keys:
+        path, face = key.split("#")
+        faces.setdefault(path.split("/")[-1], []).append((int(face), key))
+    jpgs = sorted(name for name in faces if name.endswith(".jpg"))[:count]
+    return {min(faces[name])[1] for name in jpgs}
+
+
+def test_p2_first_jpg_images_lowest_face_id(data_dir, tmp_path):
+    data = HPFile(data_dir / "aflw.h5")
+    count = 12
+    variant = _variant(tmp_path, "p2",
+                       train=[{"dataset": "aflw", "select": {"rule": "aflw_first_jpg", "count": count, "part": "train"}}],
+                       test=[{"dataset": "aflw", "select": {"rule": "aflw_first_jpg", "count": count, "part": "test"}}])
+    protocol = load_protocol(variant)
+    (test,), (train,) = select(protocol, "test", data_dir), select(protocol, "train", data_dir)
+    expected = _expected_p2_test(data, count)
+    inside = inside_range(data.ypr)
+    expected_inside = {k for k in expected if inside[list(data.keys).index(k)]}
+    assert set(data.keys[test.indices]) == expected_inside
+    assert test.counts == {"in file": len(data), "selected": count, "inside ±99°": len(expected_inside)}
+    assert train.counts["selected"] == len(data) - count
+    assert not set(test.indices) & set(train.indices)
+    assert not any(".png" in k for k in data.keys[test.indices])
+    several = [k for k in expected if sum(x.startswith(k.split("#")[0] + "#") for x in data.keys) > 1]
+    assert several  # a multi-face image among the first ones gives exactly one test face
+    pngs_among_first = sorted({k.split("#")[0].split("/")[-1] for k in data.keys})[:count]
+    assert any(name.endswith(".png") for name in pngs_among_first)  # the .png rule matters here
+
+
+def test_p3_by_sequence_and_the_person_split(data_dir):
+    (test,) = select(load_protocol("p3"), "test", data_dir)
+    (train,) = select(load_protocol("p3"), "train", data_dir)
+    data = HPFile(data_dir / "biwi.h5")
+    assert set(data.meta("sequence")[test.indices]) == {6, 7, 10, 13, 15, 18, 21, 22}
+    assert test.counts["selected"] == 8 * 3 and train.counts["selected"] == 16 * 3
+    people = data.meta("person")
+    assert set(people[test.indices]) & set(people[train.indices])  # protocol 3 leaks people
+    (by_person_test,) = select(load_protocol("biwi-by-person"), "test", data_dir)
+    (by_person_train,) = select(load_protocol("biwi-by-person"), "train", data_dir)
+    assert not set(people[by_person_test.indices]) & set(people[by_person_train.indices])
+    assert len(by_person_test.indices) + len(by_person_train.indices) == len(data)
+
+
+def test_300w_lp_7030_keeps_each_identity_on_one_side(data_dir):
+    protocol = load_protocol("300wlp-7030")
+    (train,), (validation,) = select(protocol, "train", data_dir), select(protocol, "validation", data_dir)
+    identities = HPFile(data_dir / "300w_lp.h5").meta("identity")
+    train_ids, validation_ids = set(identities[train.indices]), set(identities[validation.indices])
+    assert not train_ids & validation_ids
+    assert (len(train_ids), len(validation_ids)) == (4, 2)  # round(0.7 · 6)
+    assert train.counts["selected"] + validation.counts["selected"] == len(identities)
+
+
+def test_xgaze_subject_protocol(data_dir):
+    (train,) = select(load_protocol("xgaze-1subject"), "train", data_dir)
+    subjects = HPFile(data_dir / "xgaze.h5").meta("subject")
+    assert set(subjects[train.indices]) == {0}  # the lowest-numbered training subject (1 is a test subject)
+    (test,) = select(load_protocol("xgaze-1subject"), "test", data_dir)
+    assert test.counts["selected"] == 0  # the synthetic sample has no subjects 108, 109, 111
+
+
+def test_key_hashes_freeze_a_split(data_dir):
+    (a,), (b,) = select(load_protocol("p3"), "test", data_dir), select(load_protocol("p3"), "test", data_dir)
+    data = HPFile(data_dir / "biwi.h5")
+    assert a.keys_sha256 == b.keys_sha256 == keys_sha256(reversed(list(data.keys[a.indices])))
+
+
+def test_protocols_cli(data_dir, capsys):
+    code, out, _ = run_cli(capsys, "protocols", "list")
+    assert code == 0 and "p1" in out and "biwi-by-person" in out
+    code, out, _ = run_cli(capsys, "protocols", "show", "p3", "--data", data_dir)
+    assert code == 0 and "in file 72 → selected 24 → inside ±99° 24" in out and "5,065" in out
+    code, _, err = run_cli(capsys, "protocols", "show", "p1", "--data", data_dir)
+    assert code == 1 and "aflw2000.h5 is missing: run `hpbench prepare aflw2000" in err
