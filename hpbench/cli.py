@@ -102,13 +102,29 @@ def cmd_evaluate(args) -> int:
 
     record = evaluate(args.model, args.protocol, data_dir=args.data, arch=args.arch, convention=args.convention,
                       trust=args.trust_checkpoint, device=args.device, batch_size=args.batch_size,
-                      workers=args.workers, boxes=args.boxes, crop=args.crop,
+                      workers=args.workers, boxes=args.boxes, crop=args.crop, ensemble=args.ensemble,
                       save_predictions=args.save_predictions)
     print(results_table(record))
     out = args.out or Path("results") / f"{record['protocol']['name']}_{Path(args.model).stem}.json"
     print(f"record: {write_record(record, out)}")
     if args.save_predictions:
         print(f"predictions: {args.save_predictions}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from hpbench.train import train
+
+    train(args.recipe, args.protocol, data_dir=args.data, out=args.out, overrides=args.set or (),
+          pretrained=args.pretrained, device=args.device, workers=args.workers, restart=args.restart)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from hpbench.demo import run_demo
+
+    run_demo(args.out, train_images=args.train_images, test_images=args.test_images, epochs=args.epochs,
+             workers=args.workers)
     return 0
 
 
@@ -170,9 +186,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--boxes", help="box source instead of the protocol's: 'reference' (each dataset's own "
                           "box), or a source name such as kd; recorded")
     evaluate.add_argument("--crop", help="crop rule instead of the model's or the protocol's; recorded")
+    evaluate.add_argument("--ensemble", help="score an RvC model as KD's convolutional ensemble, e.g. p=15,s=5")
     evaluate.add_argument("--save-predictions", help="CSV file for the per-sample predictions")
     evaluate.add_argument("--out", help="record file (default: results/PROTOCOL_MODEL.json)")
     evaluate.set_defaults(run=cmd_evaluate)
+
+    train = commands.add_parser("train", help="train a baseline recipe (baselines/*.yaml) on a protocol")
+    train.add_argument("recipe", help="recipe file or name (e.g. baselines/kd-base-resnet50.yaml, hopenet-alpha2)")
+    train.add_argument("--protocol", required=True, help="protocol whose train split to use")
+    train.add_argument("--data", default="data", help="folder of prepared files (default: data)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value (repeatable)")
+    train.add_argument("--pretrained", help="local torchvision ImageNet state dict for the backbone")
+    train.add_argument("--out", help="run folder (default: runs/RECIPE-PROTOCOL); an unfinished run there resumes")
+    train.add_argument("--restart", action="store_true", help="start over even if the run folder holds a checkpoint")
+    train.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    train.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
+    train.set_defaults(run=cmd_train)
+
+    demo = commands.add_parser("demo", help="the whole pipeline on synthetic data: synth, prepare, train, evaluate")
+    demo.add_argument("--out", default="hpbench-demo", help="folder for everything it writes (default: hpbench-demo)")
+    demo.add_argument("--train-images", type=_positive_int, default=3000)
+    demo.add_argument("--test-images", type=_positive_int, default=400)
+    demo.add_argument("--epochs", type=_positive_int, help="training epochs (default: the demo recipe's 3)")
+    demo.add_argument("--workers", type=int, default=2)
+    demo.set_defaults(run=cmd_demo)
 
     models = commands.add_parser("models", help="list the registered architectures")
     models.add_argument("pattern", nargs="?", default="*")

@@ -166,39 +166,65 @@ def resolve_boxes(data: HPFile, indices: Sequence[int], source: str | None, refe
     return boxes, ~usable
 
 
-class HeadPoseDataset(Dataset):
-    """Crops of selected samples of one prepared file, with their canonical pose and index.
+def expand_box(box, input_size: int, pad: int) -> np.ndarray:
+    """The box grown by ``pad`` input pixels on every side, for crops of input_size + 2·pad whose
+    central input_size square is the box (convolutional ensembles)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = pad * (x2 - x1) / input_size, pad * (y2 - y1) / input_size
+    return np.array([x1 - dx, y1 - dy, x2 + dx, y2 + dy])
 
-    ``augment(image_bgr, ypr) -> (image_bgr, ypr)`` runs on the crop before normalisation (training).
+
+class HeadPoseDataset(Dataset):
+    """Crops of selected samples of one prepared file, with their canonical pose and position.
+
+    ``augment`` (hpbench.augment.PoseAugmentation) runs on the crop before normalisation, with a
+    generator seeded by (seed, epoch, position): the same augmentation whatever the worker count.
+    ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles). ``extra`` holds
+    per-sample arrays aligned with ``indices`` (e.g. a teacher's probabilities, (n, 3, bins)); a
+    flipped sample has the bins of the components in ``extra_flip`` reversed.
     """
 
     def __init__(self, path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
-                 preprocessing: Preprocessing = Preprocessing(), augment=None):
+                 preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0,
+                 extra: np.ndarray | None = None, extra_flip: Sequence[bool] = (False, True, True)):
         self.data = HPFile(path)
         self.indices = np.asarray(indices, dtype=np.intp)
         self.boxes = np.asarray(boxes, dtype=np.float64)
-        if len(self.boxes) != len(self.indices):
-            raise ValueError("one box per selected sample")
+        if len(self.boxes) != len(self.indices) or (extra is not None and len(extra) != len(self.indices)):
+            raise ValueError("one box (and one extra row) per selected sample")
         self.crop = CROP_RULES.get(crop)
         self.preprocessing = preprocessing
-        self.augment = augment
+        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.pad = pad
+        self.extra, self.extra_flip = extra, np.asarray(extra_flip, bool)
         self.ypr = self.data.ypr[self.indices].astype(np.float32)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def crop_at(self, position: int) -> np.ndarray:
         """The BGR crop of the position-th selected sample, before augmentation and normalisation."""
-        index = self.indices[position]
+        index, size = self.indices[position], self.preprocessing.input_size
+        box = expand_box(self.boxes[position], size, self.pad) if self.pad else self.boxes[position]
+        margin = getattr(self.augment, "crop_margin", 0)
         try:
-            return crop_image(self.data.image(index), self.boxes[position], self.crop,
-                              self.preprocessing.input_size)
+            return crop_image(self.data.image(index), box, self.crop, size + 2 * self.pad + margin)
         except ValueError as err:
             raise HpbenchError(f"{self.data.path}: sample {self.data.keys[index]}: {err}") from None
 
     def __getitem__(self, position: int) -> dict:
-        image, ypr = self.crop_at(position), self.ypr[position]
+        image, ypr, flipped = self.crop_at(position), self.ypr[position], False
         if self.augment is not None:
-            image, ypr = self.augment(image, ypr)
-        return {"image": self.preprocessing.to_tensor(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
-                "index": int(self.indices[position])}
+            rng = np.random.default_rng([self.seed, self.epoch, position])
+            image, ypr, flipped = self.augment(image, ypr, rng)
+        item = {"image": self.preprocessing.to_tensor(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
+                "index": int(self.indices[position]), "position": position}
+        if self.extra is not None:
+            extra = np.array(self.extra[position], dtype=np.float32)
+            if flipped:
+                extra[self.extra_flip] = extra[self.extra_flip, ::-1]
+            item["extra"] = torch.from_numpy(extra)
+        return item

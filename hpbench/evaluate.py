@@ -23,6 +23,7 @@ from hpbench.data import HeadPoseDataset, Preprocessing, resolve_boxes
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
 from hpbench.metrics import head_pose_scores
+from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
 from hpbench.models.loading import LoadedModel, load_model
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, Selection, load_protocol, select
@@ -47,45 +48,59 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def run_model(dataset, predict, device: str, batch_size: int, workers: int, desc: str, progress: bool = True,
+              check=None):
+    """``predict`` over a dataset in order: (outputs (N, …) float32, seconds in predict, seconds in all).
+    ``check(values)`` runs on each batch's output (to stop at the first wrong one)."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
+                        pin_memory=device.startswith("cuda"))
+    outputs, forward_seconds, started = [], 0.0, time.perf_counter()
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            images = batch["image"].to(device, non_blocking=True)
+            tick = time.perf_counter()
+            values = predict(images)
+            if isinstance(values, (tuple, list, dict)):
+                raise HpbenchError(f"the model returned a {type(values).__name__}; it must return one tensor of angles")
+            values = values.detach().float().cpu()
+            forward_seconds += time.perf_counter() - tick
+            if check is not None:
+                check(values, len(images))
+            outputs.append(values.numpy())
+    return np.concatenate(outputs), forward_seconds, time.perf_counter() - started
+
+
 def predict_selection(model: LoadedModel, selection: Selection, box_source: str | None, crop: str,
                       preprocessing: Preprocessing, device: str, batch_size: int, workers: int,
-                      progress: bool = True) -> DatasetPredictions:
+                      ensemble: EnsembleSpec | None = None, progress: bool = True) -> DatasetPredictions:
     data = HPFile(selection.path)
     source = selection.entry.reference if box_source == "reference" else box_source or selection.entry.boxes
     boxes, fallback = resolve_boxes(data, selection.indices, source, selection.entry.reference)
-    dataset = HeadPoseDataset(selection.path, selection.indices, boxes, crop, preprocessing)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
-                        persistent_workers=False, pin_memory=device.startswith("cuda"))
+    pad = ensemble.pad if ensemble else 0
+    dataset = HeadPoseDataset(selection.path, selection.indices, boxes, crop, preprocessing, pad=pad)
+    predict = EnsemblePredictor(model.module, ensemble) if ensemble else model.predict
     convention = get_convention(model.convention)
-    outputs, forward_seconds, started = [], 0.0, time.perf_counter()
-    with torch.inference_mode():
-        for batch in tqdm(loader, desc=f"evaluate {selection.dataset}", unit="batch", disable=not progress):
-            images = batch["image"].to(device, non_blocking=True)
-            tick = time.perf_counter()
-            values = model.predict(images)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            forward_seconds += time.perf_counter() - tick
-            outputs.append(_checked(values, convention, len(images), data, batch["index"]))
-    predicted = convention.to_canonical(np.concatenate(outputs))
+    values, forward, total = run_model(dataset, predict, device, batch_size, workers, f"evaluate {selection.dataset}",
+                                       progress, check=lambda batch, n: _check_shape(batch, n, convention))
+    _check_finite(values, data.keys[selection.indices])
     return DatasetPredictions(selection, data.keys[selection.indices], data.ypr[selection.indices].astype(np.float64),
-                              predicted, fallback, source, forward_seconds, time.perf_counter() - started)
+                              convention.to_canonical(values), fallback, source, forward, total)
 
 
-def _checked(values, convention, count: int, data: HPFile, indices) -> np.ndarray:
-    if isinstance(values, (tuple, list)):
-        raise HpbenchError(f"the model returned a {type(values).__name__}; it must return one tensor of angles")
-    array = values.detach().float().cpu().numpy()
-    if array.shape != (count, *convention.value_shape):
+def _check_shape(values: torch.Tensor, count: int, convention) -> None:
+    expected = (count, *convention.value_shape)
+    if tuple(values.shape) != expected:
         raise HpbenchError(
-            f"the model's output has shape {tuple(array.shape)}; the {convention.name} convention expects "
-            f"{(count, *convention.value_shape)} ({convention.description}). Is --arch or --convention right?"
+            f"the model's output has shape {tuple(values.shape)}; the {convention.name} convention expects "
+            f"{expected} ({convention.description}). Is --arch or --convention right?"
         )
-    bad = ~np.isfinite(array.reshape(count, -1)).all(axis=1)
+
+
+def _check_finite(values: np.ndarray, keys) -> None:
+    bad = ~np.isfinite(values.reshape(len(keys), -1)).all(axis=1)
     if bad.any():
-        key = data.keys[int(indices[int(np.argmax(bad))])]
-        raise HpbenchError(f"the model's output holds NaN or infinity ({int(bad.sum())} samples, first: {key})")
-    return array
+        raise HpbenchError(f"the model's output holds NaN or infinity ({int(bad.sum())} samples, first: "
+                           f"{keys[int(np.argmax(bad))]})")
 
 
 def score(predictions: DatasetPredictions, protocol: Protocol) -> dict:
@@ -104,7 +119,11 @@ def score(predictions: DatasetPredictions, protocol: Protocol) -> dict:
 
 
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
-             batch_size=64, workers=2, boxes=None, crop=None, save_predictions=None, progress=True) -> dict:
+             batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
+             progress=True) -> dict:
+    """Score a model file on the protocol's test split; returns the result record (see the module docstring).
+    ``ensemble`` ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's convolutional ensemble."""
+    spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
     protocol = load_protocol(protocol_name)
     if protocol.task != "headpose":
         raise HpbenchError(f"protocol {protocol.name} scores body pose; hpbench evaluate scores head-pose models")
@@ -116,7 +135,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     results, all_predictions = {}, []
     for selection in selections:
         predictions = predict_selection(model, selection, boxes, crop, preprocessing, device, batch_size, workers,
-                                        progress)
+                                        spec, progress)
         results[selection.dataset] = score(predictions, protocol)
         results[selection.dataset]["seconds"] = {"forward": round(predictions.seconds_forward, 3),
                                                  "total": round(predictions.seconds_total, 3)}
@@ -130,7 +149,8 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         "model": {"file": model.path.name, "sha256": model.sha256, "arch": model.arch, "kind": model.kind,
                   "convention": model.convention, "parameters_m": round(model.parameters_m, 3)},
         "evaluation": {"crop": crop, "input_size": preprocessing.input_size, "colour": preprocessing.colour,
-                       "boxes": boxes or "protocol", "device": device, "batch_size": batch_size},
+                       "boxes": boxes or "protocol", "device": device, "batch_size": batch_size,
+                       "ensemble": {"pad": spec.pad, "stride": spec.stride, "crops": spec.size} if spec else None},
         "environment": environment(),
         "date": utc_now(),
         "results": results,

@@ -73,6 +73,21 @@ def ypr_from_rotation(rotation) -> np.ndarray:
     return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
 
 
+def _wrap(angles):
+    return (np.asarray(angles) + 180.0) % 360.0 - 180.0
+
+
+def nearest_equivalent(ypr, reference) -> np.ndarray:
+    """Of the two Euler triples of one rotation — (y, p, r) and (180 − y, p + 180, r + 180) — and their
+    360° shifts, the one nearest to ``reference`` angle by angle (keeps |yaw| > 90° poses continuous)."""
+    ypr, reference = np.asarray(ypr, float), np.asarray(reference, float)
+    other = ypr + np.array([0.0, 180.0, 180.0])
+    other[..., 0] = 180.0 - ypr[..., 0]
+    candidates = [reference + _wrap(c - reference) for c in (ypr, other)]
+    distance = [np.nanmax(np.abs(c - reference), axis=-1) for c in candidates]
+    return np.where((distance[1] < distance[0])[..., None], candidates[1], candidates[0])
+
+
 def flip_horizontal(ypr) -> np.ndarray:
     """Pose of the mirrored image: yaw and roll change sign, pitch stays."""
     return _as_ypr(ypr) * np.array([-1.0, 1.0, -1.0])
@@ -83,10 +98,11 @@ def rotate_in_plane(ypr, angle_deg) -> np.ndarray:
 
     This is the rotation ``cv2.getRotationMatrix2D(centre, angle_deg, 1)`` applies. The camera-frame
     head rotation Rᵀ gains Rz(angle) on the left, so R becomes R · Rz(−angle); for a frontal face the
-    roll decreases by ``angle_deg``.
+    roll decreases by ``angle_deg``. Of the equivalent Euler triples the one nearest the input is
+    returned, so a pose beyond |yaw| = 90° stays beyond it instead of jumping to pitch and roll ± 180°.
     """
     rotated = rotation_from_ypr(ypr) @ rotation_z(-np.radians(np.asarray(angle_deg, dtype=np.float64)))
-    return ypr_from_rotation(rotated)
+    return nearest_equivalent(ypr_from_rotation(rotated), ypr)
 
 
 def inside_range(ypr, limit: float = 99.0) -> np.ndarray:

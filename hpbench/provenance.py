@@ -38,7 +38,7 @@ def environment() -> dict:
     return {
         "hpbench_version": __version__,
         "code_commit": git_commit(),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
     }

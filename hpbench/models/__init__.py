@@ -31,4 +31,4 @@ def create_model(name: str, **config) -> HeadPoseModel:
     return model
 
 
-from hpbench.models import kd  # noqa: E402,F401  (register the architectures)
+from hpbench.models import hopenet, kd  # noqa: E402,F401  (register the architectures)

@@ -9,15 +9,31 @@ from hpbench.data import Preprocessing
 
 
 class HeadPoseModel(nn.Module):
-    """``forward(images)`` → raw outputs; ``predict(images)`` → angles in ``self.convention``."""
+    """``forward(images)`` → the raw outputs its loss needs; ``predict(images)`` → angles in
+    ``self.convention``. Models with an RvC head also give ``rvc_logits`` (N, 3, bins) and name the
+    head that decodes them (``rvc_head``): they can be evaluated as convolutional ensembles and teach
+    KD students."""
 
     convention = "hpbench"
     arch = ""
     config: dict = {}
+    decoding = "centre"  # how rvc probabilities become angles: "centre" or HopeNet's "left-edge"
 
     def __init__(self, input_size: int = 224):
         super().__init__()
         self.preprocessing = Preprocessing(input_size=input_size)
 
+    @property
+    def rvc_head(self) -> nn.Module | None:
+        """The RvC head whose bins decode ``rvc_logits`` (None for models without one)."""
+        return None
+
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def rvc_logits(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.arch or type(self).__name__} has no RvC head")
+
+    def decode_probabilities(self, probabilities: torch.Tensor) -> torch.Tensor:
+        """Angles (N, 3) from averaged softmax probabilities of the RvC head."""
+        return self.rvc_head.expectation(probabilities, self.decoding)

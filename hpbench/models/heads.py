@@ -43,10 +43,15 @@ class RvCHead(nn.Module):
         return torch.stack([getattr(self, angle)(features) for angle in self.angles], dim=1)
 
     def decode(self, logits: torch.Tensor, variant: str = "centre") -> torch.Tensor:
-        """Expected angle (N, angles) under the softmax: over bin centres, or over left edges
-        (HopeNet's ``Σ softmax·idx·3 − 99``, kept for compatibility)."""
+        """Expected angle (N, angles) under the softmax of the logits."""
+        return self.expectation(torch.softmax(logits, dim=-1), variant)
+
+    def expectation(self, probabilities: torch.Tensor, variant: str = "centre") -> torch.Tensor:
+        """Σ p · bin centre, or Σ p · left edge (HopeNet's ``Σ softmax·idx·3 − 99``, kept for compatibility)."""
+        if variant not in ("centre", "left-edge"):
+            raise ValueError(f"decoding variant must be centre or left-edge, got {variant!r}")
         points = (self.edges[:-1] + self.edges[1:]) / 2 if variant == "centre" else self.edges[:-1]
-        return (torch.softmax(logits, dim=-1) * points).sum(dim=-1)
+        return (probabilities * points).sum(dim=-1)
 
     def targets(self, angles: torch.Tensor) -> torch.Tensor:
         """Bin index of each angle (N, angles), clamped to the outer bins."""

@@ -120,10 +120,11 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
     if _is_torchscript(path):
         return _load_torchscript(path, convention, device)
     content = _unpickle(path, trust)
+    crop = None
     if isinstance(content, dict) and content.get("format") == CHECKPOINT_FORMAT:
         arch = arch or content["arch"]
         config = dict(content.get("config", {}))
-        kind, state = "checkpoint", content["state_dict"]
+        kind, state, crop = "checkpoint", content["state_dict"], content.get("crop")
     elif isinstance(content, dict) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
         if arch is None:
             raise HpbenchError(f"{path} is a bare state dict: name its architecture with --arch (see hpbench models)")
@@ -137,4 +138,4 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
     preprocessing = model.preprocessing if kind == "checkpoint" else None
     return LoadedModel(predict=model.predict, module=model, kind=kind, arch=arch,
                        convention=convention or model.convention, preprocessing=preprocessing,
-                       crop=config.get("crop"), sha256=file_sha256(path), path=path, config=config)
+                       crop=crop, sha256=file_sha256(path), path=path, config=config)

@@ -48,7 +48,7 @@ def identity_name(index: int) -> tuple[str, str]:
 
 def view_poses(rng: np.random.Generator, views: int) -> np.ndarray:
     """(views, 3) yaw, pitch, roll: a base pose, then yaw turned in steps away from frontal."""
-    yaw0, pitch0, roll0 = rng.uniform(-35, 35), rng.normal(0, 10), rng.normal(0, 8)
+    yaw0, pitch0, roll0 = rng.uniform(-35, 35), rng.normal(0, 15), rng.normal(0, 10)
     direction = np.sign(yaw0) or 1.0
     step = rng.uniform(10, 20)
     poses = np.array(

@@ -1,0 +1,94 @@
+"""The model registry (every registered architecture is exercised), heads, losses and the ensemble."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hpbench.errors import HpbenchError
+from hpbench.losses import LOSSES
+from hpbench.models import create_model, list_models
+from hpbench.models.ensemble import EnsembleSpec, ensemble_probabilities
+from hpbench.models.heads import RvCHead, bin_edges
+from hpbench.pose import get_convention
+from hpbench.registry import UnknownName
+
+
+def test_registry_names_and_did_you_mean():
+    names = list_models()
+    assert {"hopenet.resnet50", "kd_base.resnet50", "kd_student.resnet18", "kd_student.resnet152"} <= set(names)
+    assert list_models("kd_student.*") == [f"kd_student.resnet{d}" for d in (101, 152, 18, 34, 50)]
+    with pytest.raises(UnknownName, match="Did you mean 'hopenet.resnet50'"):
+        create_model("hopenet.resnet05")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model(name):
+    torch.manual_seed(0)
+    model = create_model(name, input_size=32).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        angles = model.predict(images)
+        logits = model.rvc_logits(images)
+    assert angles.shape == (2, 3) and torch.isfinite(angles).all() and angles.abs().max() < 100
+    assert logits.shape[:2] == (2, 3) and logits.shape[2] == model.rvc_head.bins
+    get_convention(model.convention)  # every model names a known convention
+    assert model.arch == name and model.preprocessing.input_size == 32
+    clone = create_model(name, input_size=32)
+    clone.load_state_dict(model.state_dict())  # the state dict names are stable
+
+
+def test_kd_student_keys_are_kd_oe_hpes():
+    keys = set(create_model("kd_student.resnet50").state_dict())
+    assert "encoder_net.model.conv1.weight" in keys and "encoder_net.model.layer4.2.bn3.running_var" in keys
+    assert {"head_net.pitch.weight", "head_net.yaw.bias", "head_net.roll.weight"} <= keys
+    assert not any(k.startswith(("pool", "rvc_head")) for k in keys)
+
+
+def test_bin_layouts():
+    assert [len(bin_edges(size)) - 1 for size in (1, 2, 3, 4)] == [198, 99, 66, 50]
+    np.testing.assert_allclose(bin_edges(3), np.arange(-99, 102, 3))  # HopeNet's bins
+    assert bin_edges(4)[0] == -100 and bin_edges(4)[-1] == 100  # rule for the non-integer case
+    centres = (bin_edges(1)[:-1] + bin_edges(1)[1:]) / 2
+    np.testing.assert_allclose(centres, np.linspace(-98.5, 98.5, 198))  # KD's bin centres
+
+
+def test_rvc_targets_and_decoding_match_hopenets_formulas():
+    head = RvCHead(4, bin_size=3.0, angles=("yaw", "pitch", "roll"))
+    angles = torch.tensor([[-99.0, -0.5, 98.9], [0.0, 3.0, 45.2]])
+    expected = np.digitize(angles.numpy(), np.arange(-99, 102, 3)) - 1
+    np.testing.assert_array_equal(head.targets(angles).numpy(), expected)
+    logits = torch.randn(2, 3, 66)
+    hopenet = (torch.softmax(logits, -1) * torch.arange(66)).sum(-1) * 3 - 99  # Σ softmax·idx·3 − 99
+    torch.testing.assert_close(head.decode(logits, "left-edge"), hopenet)
+    torch.testing.assert_close(head.decode(logits, "centre"), hopenet + 1.5)
+
+
+def test_kd_student_loss_is_the_weighted_ce_when_student_equals_teacher():
+    model = create_model("kd_student.resnet18", input_size=32)
+    logits = torch.randn(4, 3, 198)
+    targets = torch.tensor([[10.0, -20.0, 5.0]] * 4)
+    loss = LOSSES.get("kd_student")(model)(logits, targets, {"extra": torch.softmax(logits, -1)})
+    ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), model.rvc_head.targets(targets), reduction="none")
+    torch.testing.assert_close(loss, 0.05 * ce.mean(0).sum() / 2)
+
+
+def test_ensemble_spec():
+    assert EnsembleSpec.parse("p=15,s=5").size == 49 and EnsembleSpec.parse("p=10, s=10").size == 9
+    assert EnsembleSpec(0, 1).size == 1
+    with pytest.raises(HpbenchError, match="2p divisible by s"):
+        EnsembleSpec.parse("p=15,s=4")
+    with pytest.raises(HpbenchError, match="expected p=PAD,s=STRIDE"):
+        EnsembleSpec.parse("15,5")
+
+
+def test_ensemble_averages_the_windows():
+    torch.manual_seed(0)
+    model = create_model("kd_student.resnet18", input_size=32).eval()
+    images = torch.randn(2, 3, 36, 36)
+    with torch.no_grad():
+        mean = ensemble_probabilities(model, images, EnsembleSpec(2, 2))
+        windows = [torch.softmax(model.rvc_logits(images[:, :, y:y + 32, x:x + 32]), -1)
+                   for y in (0, 2, 4) for x in (0, 2, 4)]
+    torch.testing.assert_close(mean, torch.stack(windows).mean(0))

@@ -1,0 +1,246 @@
+"""Training: recipes, augmentation with pose correction, resume, DistributedDataParallel, the teacher
+cache, the demo — and the proof that the baselines learn on synthetic heads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from hpbench.augment import PoseAugmentation
+from hpbench.data import HeadPoseDataset, resolve_boxes
+from hpbench.datasets.prepare import prepare
+from hpbench.demo import mean_predictor_mae
+from hpbench.errors import HpbenchError
+from hpbench.evaluate import evaluate
+from hpbench.format import HPFile
+from hpbench.models.ensemble import EnsembleSpec
+from hpbench.pose import rotation_from_ypr
+from hpbench.protocols import load_protocol, select
+from hpbench.resources import bundled_dir
+from hpbench.synth.raycast import Placement, project
+from hpbench.synth.scene import random_instance, render_scene
+from hpbench.synth.writers import write_sample
+from hpbench.teacher import teacher_probabilities
+from hpbench.train import flip_signs, load_recipe, train
+from hpbench.registry import UnknownName
+from tests.conftest import run_cli
+
+
+# ---------------------------------------------------------------------------------------------- recipes
+
+
+def test_recipes_load_with_overrides():
+    recipe = load_recipe("kd-base-resnet50", ("optimizer.lr=0.5", "epochs=2", "augment.rotate=0", "loss.regression_scale=99"))
+    assert recipe.optimizer["lr"] == 0.5 and recipe.epochs == 2 and recipe.augment["rotate"] == 0
+    assert recipe.loss == {"name": "kd_base", "regression_scale": 99}
+    for name in ("hopenet-alpha1", "hopenet-alpha2", "kd-student-resnet18", "kd-student-resnet152", "demo-hopenet"):
+        assert load_recipe(name).source
+    with pytest.raises(UnknownName, match="Did you mean 'hopenet-alpha2' or 'hopenet-alpha1'"):
+        load_recipe("hopenet-alpha")
+    with pytest.raises(HpbenchError, match="unknown recipe keys \\['epoch'\\]"):
+        load_recipe("demo-hopenet", ("epoch=3",))
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+
+def test_augmented_pose_matches_the_augmented_image():
+    """Landmarks of the rendered head, moved by the augmentation's flip and rotation, equal the
+    landmarks projected at the corrected pose."""
+    rng = np.random.default_rng(3)
+    ypr = np.array([35.0, 12.0, -6.0])
+    instance = random_instance(rng, ypr, 120, 120)
+    image, (labels,) = render_scene([instance], 120, 120, rng)
+    for seed in range(6):
+        augment = PoseAugmentation(flip=0.5, rotate=15, colour=True)
+        out, new_ypr, flipped = augment(image, ypr, np.random.default_rng(seed))
+        assert out.shape == image.shape
+        replay = np.random.default_rng(seed)
+        assert flipped == (replay.uniform() < 0.5)
+        angle = replay.uniform(-15, 15)
+        points, placement = labels.landmarks68.copy(), instance.placement
+        head = instance.head.landmarks["68"].copy()
+        centre = np.array([placement.cx, placement.cy])
+        if flipped:
+            points[:, 0], centre[0] = 119 - points[:, 0], 119 - centre[0]
+            head[:, 0] *= -1
+        affine = cv2.getRotationMatrix2D((59.5, 59.5), angle, 1.0)
+        moved = points @ affine[:, :2].T + affine[:, 2]
+        centre = centre @ affine[:, :2].T + affine[:, 2]
+        expected, _ = project(head, rotation_from_ypr(new_ypr), Placement(placement.scale, *centre))
+        np.testing.assert_allclose(moved, expected, atol=1e-3)
+
+
+def test_flip_signs_per_convention():
+    np.testing.assert_array_equal(flip_signs("kd"), [False, True, True])  # [pitch, yaw, roll]
+    np.testing.assert_array_equal(flip_signs("hopenet"), [True, False, True])  # (yaw, pitch, roll)
+
+
+# ---------------------------------------------------------------------------------------------- small runs
+
+
+@pytest.fixture(scope="module")
+def small(prepared_aflw2000, tmp_path_factory):
+    """A 120-image protocol (train = test = synthetic AFLW2000) and a 32-px recipe, for fast runs."""
+    folder = tmp_path_factory.mktemp("small")
+    protocol = yaml.safe_load(load_protocol("synthetic").path.read_text())
+    protocol["name"] = "small"
+    protocol["splits"] = {split: [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks",
+                                   "reference": "landmarks"}] for split in ("train", "test")}
+    (folder / "small.yaml").write_text(yaml.safe_dump(protocol))
+    recipe = yaml.safe_load((bundled_dir("baselines") / "demo-hopenet.yaml").read_text())
+    recipe.update(name="small", model={"input_size": 32}, epochs=2, batch_size=16)
+    (folder / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return folder, prepared_aflw2000.parent
+
+
+def test_interrupted_training_resumes(small, tmp_path):
+    folder, data = small
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_epoch(line):
+        if line.startswith("epoch 1 "):
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False,
+              log=stop_after_first_epoch)
+    first = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert first["epoch"] == 0 and not (tmp_path / "model.pt").exists()
+    lines = []
+    final = train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False,
+                  log=lines.append)
+    assert any(line.startswith("resuming") for line in lines)
+    checkpoint = torch.load(final, weights_only=True)
+    assert [h["epoch"] for h in checkpoint["history"]] == [1, 2]
+    assert checkpoint["history"][0] == first["history"][0]
+    with pytest.raises(HpbenchError, match="another recipe or protocol"):
+        train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, overrides=["optimizer.lr=0.1"],
+              workers=0, progress=False, log=lambda line: None)
+
+
+def test_distributed_training_with_two_processes(small, tmp_path):
+    folder, data = small
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hpbench",
+               "train", str(folder / "recipe.yaml"), "--protocol", str(folder / "small.yaml"), "--data", str(data),
+               "--out", str(tmp_path), "--workers", "0", "--device", "cpu", "--set", "epochs=1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    checkpoint = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert checkpoint["world_size"] == 2 and len(checkpoint["history"]) == 1
+
+
+def test_teacher_cache_is_built_once_and_flips_with_the_image(small, tmp_path):
+    folder, data = small
+    teacher = train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path / "teacher", workers=0,
+                    progress=False, overrides=["epochs=1"], log=lambda line: None)
+    protocol = load_protocol(folder / "small.yaml")
+    selections = select(protocol, "train", data)
+    cache = tmp_path / "teacher.h5"
+    spec = EnsembleSpec(2, 4)
+    first = teacher_probabilities(teacher, protocol, "train", selections, spec, cache, workers=0, progress=False)
+    stamp = cache.stat().st_mtime_ns
+    again = teacher_probabilities(teacher, protocol, "train", selections, spec, cache, workers=0, progress=False)
+    assert cache.stat().st_mtime_ns == stamp  # read, not recomputed
+    np.testing.assert_array_equal(first["aflw2000"], again["aflw2000"])
+    assert first["aflw2000"].shape == (len(selections[0].indices), 3, 66)
+    np.testing.assert_allclose(first["aflw2000"].sum(-1), 1.0, atol=2e-3)
+    teacher_probabilities(teacher, protocol, "train", selections, EnsembleSpec(0, 1), cache, workers=0, progress=False)
+    assert cache.stat().st_mtime_ns != stamp  # another ensemble: rebuilt
+    data_file = HPFile(selections[0].path)
+    boxes, _ = resolve_boxes(data_file, selections[0].indices, "landmarks")
+    extra = first["aflw2000"]
+    plain = HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin", extra=extra,
+                            extra_flip=flip_signs("hopenet"))
+    mirrored = HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin", extra=extra,
+                               extra_flip=flip_signs("hopenet"), augment=PoseAugmentation(flip=1.0, rotate=0, colour=False))
+    a, b = plain[0]["extra"].numpy(), mirrored[0]["extra"].numpy()
+    np.testing.assert_array_equal(b[0], a[0, ::-1])  # yaw bins reversed
+    np.testing.assert_array_equal(b[1], a[1])  # pitch unchanged
+    np.testing.assert_array_equal(b[2], a[2, ::-1])  # roll bins reversed
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--train-images", "200", "--test-images",
+                             "40", "--epochs", "1", "--workers", "0")
+    assert code == 0, err
+    assert "predicting the training mean instead" in out and "aflw2000" in out
+    assert (tmp_path / "demo" / "runs" / "demo-hopenet" / "model.pt").is_file()
+    record = json.loads((tmp_path / "demo" / "results" / "synthetic_demo-hopenet.json").read_text())
+    assert record["protocol"]["name"] == "synthetic"
+    code, _, _ = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--train-images", "200", "--test-images", "40",
+                         "--epochs", "1", "--workers", "0")
+    assert code == 0  # a second run replaces the first demo's folder
+
+
+# ---------------------------------------------------------------------------------------------- proofs
+
+
+@pytest.fixture(scope="session")
+def learning_data(tmp_path_factory):
+    """4,000 synthetic 300W-LP training images and 400 AFLW2000 test images, 128 px."""
+    folder = tmp_path_factory.mktemp("learning")
+    write_sample("300w_lp", folder / "raw-300w_lp", 4000, seed=1, size=128, workers=2)
+    write_sample("aflw2000", folder / "raw-aflw2000", 400, seed=2, size=128, workers=2)
+    for dataset in ("300w_lp", "aflw2000"):
+        prepare(dataset, folder / f"raw-{dataset}", folder / "data", workers=2, progress=False)
+    data = folder / "data"
+    return folder, data, mean_predictor_mae(data / "300w_lp.h5", data / "aflw2000.h5")
+
+
+KD_SYNTHETIC = ["model.input_size=64", "optimizer.lr=0.001", "batch_size=64", "augment.rotate=0", "augment.colour=false"]
+
+
+def _mae(checkpoint, data, **options) -> float:
+    record = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu", **options)
+    return record["results"]["aflw2000"]["metrics"]["mae"]
+
+
+@pytest.mark.slow
+def test_hopenet_learns(learning_data):
+    folder, data, baseline = learning_data
+    checkpoint = train("demo-hopenet", "synthetic", data, out=folder / "hopenet", workers=1, progress=False,
+                       log=print)
+    mae = _mae(checkpoint, data)
+    print(f"HopeNet (ResNet-18, 64 px, 3 epochs): MAE {mae:.2f}° vs {baseline:.2f}° for the training mean")
+    assert mae < baseline / 2
+
+
+@pytest.fixture(scope="session")
+def kd_base(learning_data):
+    folder, data, _ = learning_data
+    return train("kd-base-resnet50", "synthetic", data, out=folder / "kd-base", workers=1, progress=False, log=print,
+                 overrides=["arch=kd_base.resnet18", "epochs=4", "loss.regression_scale=99", *KD_SYNTHETIC])
+
+
+@pytest.mark.slow
+def test_kd_base_learns_and_its_p0_ensemble_is_the_model(learning_data, kd_base):
+    _, data, baseline = learning_data
+    mae = _mae(kd_base, data)
+    print(f"KD base (ResNet-18, 64 px, 4 epochs): MAE {mae:.2f}° vs {baseline:.2f}° for the training mean")
+    assert mae < baseline / 2
+    assert _mae(kd_base, data, ensemble="p=0,s=1") == mae
+
+
+@pytest.mark.slow
+def test_kd_student_learns_from_the_cached_teacher(learning_data, kd_base):
+    folder, data, baseline = learning_data
+    cache = folder / "teacher.h5"
+    checkpoint = train("kd-student-resnet18", "synthetic", data, out=folder / "kd-student", workers=1, progress=False,
+                       log=print, overrides=["epochs=3", f"teacher.checkpoint={kd_base}", "teacher.pad=2",
+                                             "teacher.stride=4", f"teacher.cache={cache}", *KD_SYNTHETIC])
+    assert cache.is_file()
+    mae = _mae(checkpoint, data)
+    print(f"KD student (ResNet-18, 64 px, 3 epochs, teacher A = 4): MAE {mae:.2f}° vs {baseline:.2f}°")
+    assert mae < baseline / 2
