@@ -161,11 +161,11 @@ def test_xgaze_angles_worked_examples():
 
 
 def test_in_plane_rotation_keeps_poses_beyond_90_degrees_continuous():
-    rotated = rotate_in_plane([95.0, 5.0, 0.0], 5.0)
-    assert 90 < rotated[0] < 100 and abs(rotated[1]) < 20 and abs(rotated[2]) < 20
-    np.testing.assert_allclose(rotation_from_ypr(rotated), rotation_from_ypr(rotate_in_plane([95.0, 5.0, 0.0], 5.0)))
+    """yaw 120° stays beyond 90° rather than jumping to the equivalent (60°, pitch ± 180°, roll ± 180°)."""
+    rotated = rotate_in_plane([120.0, 5.0, 0.0], 5.0)
+    assert 115 < rotated[0] < 125 and abs(rotated[1]) < 15 and abs(rotated[2]) < 15
     placement, points = Placement(90.0, 150.0, 140.0), _points()
     affine = cv2.getRotationMatrix2D((150.0, 140.0), 5.0, 1.0)
-    uv, _ = project(points, rotation_from_ypr([95.0, 5.0, 0.0]), placement)
+    uv, _ = project(points, rotation_from_ypr([120.0, 5.0, 0.0]), placement)
     np.testing.assert_allclose(project(points, rotation_from_ypr(rotated), placement)[0],
                                uv @ affine[:, :2].T + affine[:, 2], atol=1e-9)
