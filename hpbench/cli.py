@@ -107,6 +107,12 @@ def cmd_evaluate(args) -> int:
     print(results_table(record))
     out = args.out or Path("results") / f"{record['protocol']['name']}_{Path(args.model).stem}.json"
     print(f"record: {write_record(record, out)}")
+    if args.record is not None:
+        from hpbench.leaderboard import leaderboards_dir
+
+        folder = Path(args.record) if args.record else leaderboards_dir() / "results"
+        name = f"{record['protocol']['name']}__{record['model']['arch']}__{record['model']['sha256'][:12]}.json"
+        print(f"leaderboard record: {write_record(record, folder / name)} (then: hpbench leaderboard build)")
     if args.save_predictions:
         print(f"predictions: {args.save_predictions}")
     return 0
@@ -125,6 +131,22 @@ def cmd_demo(args) -> int:
 
     run_demo(args.out, train_images=args.train_images, test_images=args.test_images, epochs=args.epochs,
              workers=args.workers)
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from hpbench.leaderboard import build, check
+
+    folder = Path(args.dir) if args.dir else None
+    if args.check:
+        problems = check(folder)
+        for problem in problems:
+            print(problem)
+        print("leaderboards differ from a rebuild: run hpbench leaderboard build" if problems
+              else "leaderboards are up to date")
+        return 1 if problems else 0
+    for path in build(folder):
+        print(f"wrote {path}")
     return 0
 
 
@@ -189,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--ensemble", help="score an RvC model as KD's convolutional ensemble, e.g. p=15,s=5")
     evaluate.add_argument("--save-predictions", help="CSV file for the per-sample predictions")
     evaluate.add_argument("--out", help="record file (default: results/PROTOCOL_MODEL.json)")
+    evaluate.add_argument("--record", nargs="?", const="", metavar="DIR",
+                          help="also add the record to the leaderboard's results (default: leaderboards/results/)")
     evaluate.set_defaults(run=cmd_evaluate)
 
     train = commands.add_parser("train", help="train a baseline recipe (baselines/*.yaml) on a protocol")
@@ -210,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=_positive_int, help="training epochs (default: the demo recipe's 3)")
     demo.add_argument("--workers", type=int, default=2)
     demo.set_defaults(run=cmd_demo)
+
+    leaderboard = commands.add_parser("leaderboard", help="rebuild the leaderboards from reported numbers and records")
+    leaderboard.add_argument("action", choices=["build"])
+    leaderboard.add_argument("--check", action="store_true", help="compare the committed files with a rebuild")
+    leaderboard.add_argument("--dir", help="leaderboards folder (default: the project's)")
+    leaderboard.set_defaults(run=cmd_leaderboard)
 
     models = commands.add_parser("models", help="list the registered architectures")
     models.add_argument("pattern", nargs="?", default="*")

@@ -147,7 +147,8 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         "protocol": {"name": protocol.name, "version": protocol.version, "split": protocol.test_split,
                      "keys_sha256": {d: r["keys_sha256"] for d, r in results.items()}},
         "model": {"file": model.path.name, "sha256": model.sha256, "arch": model.arch, "kind": model.kind,
-                  "convention": model.convention, "parameters_m": round(model.parameters_m, 3)},
+                  "convention": model.convention, "parameters_m": round(model.parameters_m, 3),
+                  "gflops": gflops(model, preprocessing.input_size, device)},
         "evaluation": {"crop": crop, "input_size": preprocessing.input_size, "colour": preprocessing.colour,
                        "boxes": boxes or "protocol", "device": device, "batch_size": batch_size,
                        "ensemble": {"pad": spec.pad, "stride": spec.stride, "crops": spec.size} if spec else None},
@@ -155,6 +156,19 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         "date": utc_now(),
         "results": results,
     }
+
+
+def gflops(model: LoadedModel, input_size: int, device: str) -> float | None:
+    """GFLOPs of one forward pass at the input size (torch's counter: a multiply-add is 2 FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model.predict(torch.zeros(1, 3, input_size, input_size, device=device))
+    except RuntimeError:
+        return None  # e.g. a TorchScript module the counter cannot see into
+    total = counter.get_total_flops()
+    return round(total / 1e9, 3) if total else None
 
 
 def write_predictions(path, predictions: list[DatasetPredictions]) -> None:

@@ -100,3 +100,11 @@ def synth_lspet(tmp_path_factory):
 def synth_mpii(tmp_path_factory):
     out = tmp_path_factory.mktemp("raw") / "mpii"
     return out, write_sample("mpii", out, 40, seed=10, size=160)
+
+
+@pytest.fixture(scope="session")
+def seeds() -> Path:
+    folder = Path(os.environ.get("HPBENCH_SEEDS", ROOT.parent / "shared" / "seeds"))
+    if not folder.is_dir():
+        pytest.skip(f"the seed documents are not at {folder} (set HPBENCH_SEEDS)")
+    return folder

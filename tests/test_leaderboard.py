@@ -1,0 +1,119 @@
+"""Leaderboards: the transcribed numbers against the papers' text, rebuilds, --check, stale and bad records."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import yaml
+
+from hpbench.errors import HpbenchError
+from hpbench.leaderboard import build_files, check, leaderboards_dir, load_records
+from tests.conftest import run_cli
+
+
+def _reported():
+    return yaml.safe_load((leaderboards_dir() / "reported.yaml").read_text())["rows"]
+
+
+def _table_lines(text: str, header_start: str, count: int) -> list[list[str]]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    return [line.split("\t") for line in lines[start:start + count] if "\t" in line]
+
+
+def test_every_table_5_number_matches_seed_001(seeds):
+    """All rows of KD's Table 5, every protocol: (pitch, yaw, roll, avg) groups for P1 AFLW2000, P1 BIWI, P2, P3."""
+    text = (seeds / "001_79f45336e6d45ef3.txt").read_text()
+    table = {cells[0]: cells for cells in _table_lines(text, "HopeNet [23]\t", 26)}
+    rows = [r for r in _reported() if r["source"]["paper"] == "seed001"]
+    assert len(table) == 26 and {r["source"]["row"] for r in rows} == set(table)
+    groups = {("p1", "aflw2000"): 0, ("p1", "biwi"): 4, ("p2", "aflw"): 8, ("p3", "biwi"): 12}
+    checked = 0
+    for row in rows:
+        cells = (table[row["source"]["row"]][2:] + [""] * 16)[:16]
+        for dataset, values in row["results"].items():
+            offset = groups[(row["protocol"], dataset)]
+            pitch, yaw, roll, mean = (float(v) for v in cells[offset:offset + 4])
+            assert values == {"yaw": yaw, "pitch": pitch, "roll": roll, "mae": mean}, row["source"]["row"]
+            checked += 1
+    transcribed = sum(1 for cells in table.values() for k in range(4) if cells[2:][4 * k:4 * k + 4] != [""] * 4
+                      and len(cells[2:]) > 4 * k and cells[2 + 4 * k].strip())
+    assert checked == transcribed == 86  # every filled (protocol, dataset) group of the table
+
+
+def test_seed_000_tables_2_and_4(seeds):
+    text = (seeds / "000_04593af6b90e1e1f.txt").read_text()
+    table2 = _table_lines(text, "HopeNet* [5]", 25)
+    rows2 = [r for r in _reported() if r["source"]["paper"] == "seed000" and r["source"]["table"] == "2"]
+    assert len(rows2) == len(table2) == 23
+    for row, cells in zip(rows2, table2):
+        yaw, pitch, roll, mean = (float(v) for v in cells[3:7])
+        assert row["results"]["aflw2000"] == {"yaw": yaw, "pitch": pitch, "roll": roll, "mae": mean}
+        assert row["source"]["row"].startswith(cells[0])
+        reduced = "*" in cells[0] or (cells[0] == "HMTL 3×3 puzzling" and cells[6] == "4.74")
+        assert row.get("comparable", True) == reduced  # filtered (reduced) AFLW2000 only
+    table4 = _table_lines(text, "SL\t1\t4.618", 12)
+    rows4 = [r for r in _reported() if r["source"]["table"] == "4"]
+    assert len(rows4) == len(table4) == 12
+    for row, (method, subjects, yaw, pitch, mean) in zip(rows4, table4):
+        assert row["protocol"] == f"xgaze-{subjects}subject"
+        assert row["results"]["xgaze"] == {"yaw": float(yaw), "pitch": float(pitch), "mae": float(mean)}
+
+
+def test_committed_leaderboards_are_up_to_date():
+    assert check() == []
+
+
+def test_rebuild_is_byte_identical():
+    assert build_files() == build_files()
+
+
+@pytest.fixture
+def board(tmp_path):
+    folder = tmp_path / "leaderboards"
+    shutil.copytree(leaderboards_dir(), folder)
+    return folder
+
+
+def _record(folder):
+    paths = sorted((folder / "results").glob("*.json"))
+    assert paths, "the committed leaderboard holds a reproduced record"
+    return paths[0]
+
+
+def test_check_fails_after_a_record_is_edited(board, capsys):
+    path = _record(board)
+    record = json.loads(path.read_text())
+    dataset = next(iter(record["results"]))
+    record["results"][dataset]["metrics"]["mae"] += 1.0
+    path.write_text(json.dumps(record))
+    code, out, _ = run_cli(capsys, "leaderboard", "build", "--check", "--dir", board)
+    assert code == 1 and "leaderboards differ from a rebuild" in out and "rebuilt/" in out
+    code, _, _ = run_cli(capsys, "leaderboard", "build", "--dir", board)
+    assert code == 0 and check(board) == []
+
+
+def test_a_record_of_an_older_protocol_version_is_stale(board):
+    path = _record(board)
+    record = json.loads(path.read_text())
+    record["protocol"]["version"] = 0
+    path.write_text(json.dumps(record))
+    (row,) = [r for r in load_records(board / "results") if r.reference == path.name]
+    assert row.stale
+    files = build_files(board)
+    csv_text = files[f"{record['protocol']['name']}.csv"].decode()
+    assert ",stale," in csv_text and "older than the current v1" in csv_text
+    assert "· stale" in files["README.md"].decode()
+
+
+def test_malformed_records_name_the_file(board):
+    bad = board / "results" / "broken.json"
+    bad.write_text(json.dumps({"protocol": {"name": "p1"}, "results": {}}))
+    with pytest.raises(HpbenchError, match=re.escape(f"{bad}: malformed result record")):
+        build_files(board)
+    bad.write_text("{not json")
+    with pytest.raises(HpbenchError, match="not readable JSON"):
+        build_files(board)
