@@ -28,7 +28,10 @@ def cmd_synth(args) -> int:
         records = write_sample(args.dataset, out, args.n, seed=args.seed, workers=args.workers, progress=bar.update,
                                **size)
     print(f"wrote {len(records):,} synthetic {args.dataset} samples to {out}")
-    print(f"next: hpbench prepare {args.dataset} --src {out}")
+    if args.dataset == "wider":
+        print(f"next: hpbench detector prepare-wider --src {out} --out wider-yolo")
+    else:
+        print(f"next: hpbench prepare {args.dataset} --src {out}")
     return 0
 
 
@@ -150,6 +153,67 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_detector(args) -> int:
+    if args.action == "prepare-wider":
+        from hpbench.bboxes.wider import prepare_wider
+
+        if not args.src or not args.out:
+            raise HpbenchError("prepare-wider needs --src WIDER_ROOT and --out DIR")
+        for split, counts in prepare_wider(args.src, args.out).items():
+            print(f"{split}: {counts.images:,} images, {counts.faces:,} faces; dropped {counts.invalid:,} invalid and "
+                  f"{counts.zero_size:,} zero-size boxes; kept {counts.kept:,}; "
+                  f"{counts.images_without_faces:,} images without faces, {counts.images_missing:,} images missing")
+        print(f"dataset: {Path(args.out).resolve() / 'data.yaml'}")
+        return 0
+    from hpbench.bboxes.detector import train_detector
+
+    if not args.data:
+        raise HpbenchError("detector train needs --data DIR/data.yaml (see: hpbench detector prepare-wider)")
+    weights = train_detector(args.data, args.model, epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                             device=args.device, out=args.out or "runs/detector", workers=args.workers,
+                             mosaic=args.mosaic)
+    print(f"weights: {weights}\nrecord:  {weights.with_suffix('.json')}")
+    return 0
+
+
+def cmd_bboxes(args) -> int:
+    from hpbench.protocols import prepared_path
+
+    path = prepared_path(args.data, args.dataset)
+    if args.action == "relabel":
+        from hpbench.bboxes.relabel import relabel
+
+        if not args.weights:
+            raise HpbenchError("relabel needs --weights (a YOLO .pt from hpbench detector train)")
+        summary = relabel(args.dataset, args.weights, args.data, args.out or "bboxes", batch_size=args.batch,
+                          imgsz=args.imgsz, conf=args.conf, min_iou=args.min_iou, device=args.device)
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
+        print(f"{args.dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")
+        print(f"box file: {summary['csv']}\nwritten into: {summary['file']} (bbox/yolo)")
+    elif args.action == "import":
+        from hpbench.bboxes.boxfiles import import_kd_json
+
+        if not args.kd_json:
+            raise HpbenchError("import needs --kd-json FILE")
+        print(import_kd_json(path, args.kd_json, args.name).summary(args.dataset, args.name))
+    elif args.action == "export":
+        from hpbench.bboxes.boxfiles import export_kd_json, write_box_csv
+        from hpbench.format import HPFile
+
+        if not (args.kd_json or args.csv):
+            raise HpbenchError("export needs --kd-json OUT.json and/or --csv OUT.csv")
+        if args.kd_json:
+            print(f"wrote {export_kd_json(path, args.name, args.kd_json)}")
+        if args.csv:
+            data = HPFile(path)
+            print(f"wrote {write_box_csv(args.csv, data.keys, data.box(args.name), header={'source': args.name})}")
+    else:
+        from hpbench.bboxes.show import box_grid
+
+        print(f"wrote {box_grid(path, args.name, args.n, args.out or f'{args.dataset}-{args.name}-boxes.png')}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from hpbench.models import list_models
 
@@ -240,6 +304,37 @@ def build_parser() -> argparse.ArgumentParser:
     leaderboard.add_argument("--check", action="store_true", help="compare the committed files with a rebuild")
     leaderboard.add_argument("--dir", help="leaderboards folder (default: the project's)")
     leaderboard.set_defaults(run=cmd_leaderboard)
+
+    detector = commands.add_parser("detector", help="WIDER FACE → YOLO labels, and face-detector training")
+    detector.add_argument("action", choices=["prepare-wider", "train"])
+    detector.add_argument("--src", help="prepare-wider: the WIDER FACE folder (wider_face_split/, WIDER_train/ …)")
+    detector.add_argument("--out", help="prepare-wider: output folder; train: run folder (default runs/detector)")
+    detector.add_argument("--data", help="train: the data.yaml made by prepare-wider")
+    detector.add_argument("--model", default="yolov5n.yaml", help="an ultralytics model YAML or a .pt to fine-tune")
+    detector.add_argument("--epochs", type=_positive_int, default=30)
+    detector.add_argument("--imgsz", type=_positive_int, default=320)
+    detector.add_argument("--batch", type=_positive_int, default=16)
+    detector.add_argument("--device", default="cpu")
+    detector.add_argument("--workers", type=int, default=2)
+    detector.add_argument("--mosaic", type=float, default=0.0, help="mosaic augmentation probability (default 0)")
+    detector.set_defaults(run=cmd_detector)
+
+    bboxes = commands.add_parser("bboxes", help="relabel faces with the detector, import / export box files, show boxes")
+    bboxes.add_argument("action", choices=["relabel", "import", "export", "show"])
+    bboxes.add_argument("dataset")
+    bboxes.add_argument("--data", default="data", help="folder of prepared files (default: data)")
+    bboxes.add_argument("--weights", help="relabel: YOLO weights (.pt)")
+    bboxes.add_argument("--name", default="yolo", help="box source to import, export or show (default: yolo)")
+    bboxes.add_argument("--kd-json", help="import / export: a box file in the KD repository's JSON format")
+    bboxes.add_argument("--csv", help="export: an hpbench box CSV")
+    bboxes.add_argument("--out", help="relabel: box-file folder (default: bboxes); show: picture file")
+    bboxes.add_argument("--batch", type=_positive_int, default=16)
+    bboxes.add_argument("--imgsz", type=_positive_int, default=320)
+    bboxes.add_argument("--conf", type=float, default=0.25)
+    bboxes.add_argument("--min-iou", type=float, default=0.1, help="relabel: IoU with the reference box to accept")
+    bboxes.add_argument("--device", default="cpu")
+    bboxes.add_argument("--n", type=_positive_int, default=16, help="show: how many samples")
+    bboxes.set_defaults(run=cmd_bboxes)
 
     models = commands.add_parser("models", help="list the registered architectures")
     models.add_argument("pattern", nargs="?", default="*")

@@ -226,6 +226,65 @@ def _combine_digest(layout: Layout, count: int, field_digests: dict[str, str]) -
     return total.hexdigest()
 
 
+def _create(h5: h5py.File, spec: Field, rows: int) -> h5py.Dataset:
+    compress = {} if spec.variable_length else {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+    return h5.create_dataset(spec.name, shape=(rows,) + spec.row_shape, maxshape=(None,) + spec.row_shape,
+                             dtype=spec.h5_dtype(), chunks=(_chunk_rows(spec),) + spec.row_shape, track_times=False,
+                             **compress)
+
+
+def _field_digest(spec: Field, values) -> str:
+    hasher = _FieldHasher()
+    hasher.update(spec, _column(spec, list(values)))
+    return hasher.hexdigest()
+
+
+def add_box_source(path: str | Path, source: str, boxes, status=None, score=None, iou=None,
+                   attrs: dict | None = None) -> str:
+    """Add (or replace) the box source ``bbox/<source>`` of a prepared file, in place, with optional
+    per-sample ``status`` / ``score`` / ``iou``; the layout and the content digest follow. Returns the
+    new content digest."""
+    try:
+        handle = h5py.File(path, "r+")
+    except OSError as err:
+        raise FormatError(f"{path}: cannot be opened for writing ({err}); close it in other programs first") from None
+    with handle as h5:
+        layout = Layout.from_json(h5.attrs["layout"])
+        count = int(h5.attrs["count"])
+        sources = layout.box_sources + (() if source in layout.box_sources else (source,))
+        with_status = tuple(s for s in layout.box_status if s != source) + ((source,) if status is not None else ())
+        new_layout = dataclasses.replace(layout, box_sources=sources, box_status=with_status)
+        values = {f"bbox/{source}": boxes}
+        if status is not None:
+            values.update({f"bbox/{source}_status": status, f"bbox/{source}_score": score, f"bbox/{source}_iou": iou})
+        fields = new_layout.fields()
+        for name in [f"bbox/{source}", f"bbox/{source}_status", f"bbox/{source}_score", f"bbox/{source}_iou"]:
+            if name in h5:
+                del h5[name]
+        for name, column in values.items():
+            spec = fields[name]
+            column = _column(spec, list(column))
+            if len(column) != count:
+                raise ValueError(f"{name}: {len(column)} rows for {count} samples")
+            dataset = _create(h5, spec, count)
+            dataset[:] = column
+            dataset.attrs["sha256"] = _field_digest(spec, column)
+        h5[f"bbox/{source}"].attrs.update({"source": source, **(attrs or {})})
+        digests = {}
+        for name, spec in fields.items():
+            stored = h5[name].attrs.get("sha256")
+            if stored is None:  # a file written before per-key digests: hash it now
+                hasher = _FieldHasher()
+                for block in _iter_blocks(h5[name], count):
+                    hasher.update(spec, block)
+                stored = hasher.hexdigest()
+                h5[name].attrs["sha256"] = stored
+            digests[name] = stored
+        digest = _combine_digest(new_layout, count, digests)
+        h5.attrs.update({"layout": new_layout.to_json(), "content_sha256": digest})
+    return digest
+
+
 def _chunk_rows(spec: Field) -> int:
     if spec.variable_length:
         return 1024
@@ -255,16 +314,7 @@ class Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._h5 = h5py.File(self.partial, "w")
         for spec in self.fields.values():
-            compress = {} if spec.variable_length else {"compression": "gzip", "compression_opts": 4, "shuffle": True}
-            self._h5.create_dataset(
-                spec.name,
-                shape=(0,) + spec.row_shape,
-                maxshape=(None,) + spec.row_shape,
-                dtype=spec.h5_dtype(),
-                chunks=(_chunk_rows(spec),) + spec.row_shape,
-                track_times=False,
-                **compress,
-            )
+            _create(self._h5, spec, 0)
         if layout.landmark_names:
             self._h5["landmarks/xy"].attrs["names"] = list(layout.landmark_names)
         if layout.joint_names:
@@ -300,7 +350,10 @@ class Writer:
         """Finish the file, move it into place and return its content digest."""
         self._flush()
         self._refuse_duplicate_keys()
-        digest = _combine_digest(self.layout, self.count, {n: h.hexdigest() for n, h in self._hashers.items()})
+        field_digests = {name: hasher.hexdigest() for name, hasher in self._hashers.items()}
+        for name, field_digest in field_digests.items():
+            self._h5[name].attrs["sha256"] = field_digest
+        digest = _combine_digest(self.layout, self.count, field_digests)
         attrs = self._h5.attrs
         attrs.update(
             {
@@ -559,6 +612,10 @@ def validate(path: str | Path) -> Validation:
             for block in _iter_blocks(handle[name], count):
                 hasher.update(expected[name], block)
             digests[name] = hasher.hexdigest()
+        changed = [name for name, value in digests.items()
+                   if handle[name].attrs.get("sha256", value) != value]
+        report.add("key digests", [f"{name}: content differs from its recorded sha256" for name in changed],
+                   "each key matches its recorded sha256")
         digest = _combine_digest(layout, count, digests)
         stored = handle.attrs["content_sha256"]
         report.add(

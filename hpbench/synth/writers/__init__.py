@@ -56,4 +56,4 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-from hpbench.synth.writers import aflw, aflw2000, biwi, lsp, mpii, w300lp, xgaze  # noqa: E402,F401  (register the writers)
+from hpbench.synth.writers import aflw, aflw2000, biwi, lsp, mpii, w300lp, wider, xgaze  # noqa: E402,F401  (register the writers)

@@ -1,0 +1,119 @@
+"""``hpbench bboxes relabel DATASET --weights W.pt``: one detector's face box for every sample.
+
+Per image, the detections are matched to the dataset's reference (SPEC §4): the detection with the
+highest IoU with the reference box (300W-LP and AFLW2000: the landmark box; AFLW: its FaceRect;
+ETH-XGaze: the patch), accepted when that IoU reaches ``min_iou``; for BIWI, a box must contain the
+projected head centre and the one whose centre is nearest to it wins. A sample without an acceptable
+detection gets status ``fallback`` and the reference box: never dropped.
+
+Results go to ``bbox/yolo`` (+ ``_status``, ``_score``, ``_iou``) in the prepared file and to
+``bboxes/<dataset>.yolo.csv``. Long runs write ``….csv.partial`` as they go; a run that finds one made
+with the same weights continues after the samples it already holds.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hpbench.bboxes.boxfiles import CSV_COLUMNS, write_box_csv
+from hpbench.bboxes.detector import Detector
+from hpbench.errors import HpbenchError
+from hpbench.format import HPFile, add_box_source
+from hpbench.protocols import prepared_path
+
+REFERENCE_BOX = {"300w_lp": "landmarks", "aflw2000": "landmarks", "aflw": "dataset", "biwi": "projected",
+                 "xgaze": "patch"}
+SOURCE = "yolo"
+
+
+def iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """IoU of each box (k, 4) with one reference box (4,)."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    left, top = np.maximum(boxes[:, 0], reference[0]), np.maximum(boxes[:, 1], reference[1])
+    right, bottom = np.minimum(boxes[:, 2], reference[2]), np.minimum(boxes[:, 3], reference[3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
+    union = area(boxes) + area(np.asarray(reference, float)) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def choose_face(boxes: np.ndarray, scores: np.ndarray, reference: np.ndarray, centre: np.ndarray | None = None,
+                min_iou: float = 0.1) -> tuple[np.ndarray, float, float, str]:
+    """(box, score, IoU with the reference, status) for one image's detections."""
+    boxes = np.asarray(boxes, float).reshape(-1, 4)
+    overlaps = iou(boxes, reference) if len(boxes) else np.zeros(0)
+    if centre is not None:
+        inside = (boxes[:, 0] <= centre[0]) & (centre[0] <= boxes[:, 2]) & (boxes[:, 1] <= centre[1]) & (centre[1] <= boxes[:, 3])
+        if inside.any():
+            middles = (boxes[:, :2] + boxes[:, 2:]) / 2
+            distance = np.where(inside, np.linalg.norm(middles - centre, axis=1), np.inf)
+            best = int(np.argmin(distance))
+            return boxes[best], float(scores[best]), float(overlaps[best]), "detected"
+    elif len(boxes):
+        best = int(np.argmax(overlaps))
+        if overlaps[best] >= min_iou:
+            return boxes[best], float(scores[best]), float(overlaps[best]), "detected"
+    return np.asarray(reference, float), float("nan"), float("nan"), "fallback"
+
+
+def _read_partial(path: Path, weights_sha256: str) -> dict[str, list]:
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as handle:
+        first = handle.readline().strip()
+        if first != f"# weights_sha256: {weights_sha256}":
+            return {}
+        return {row["key"]: row for row in csv.DictReader(handle)}
+
+
+def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size: int = 16, imgsz: int = 320,
+            conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", progress: bool = True) -> dict:
+    path = prepared_path(data_dir, dataset)
+    data = HPFile(path)
+    if dataset not in REFERENCE_BOX:
+        raise HpbenchError(f"{dataset} has no reference box to match faces against (head-pose datasets only)")
+    reference = data.box(REFERENCE_BOX[dataset])
+    centres = (np.stack([data.meta("head_center_x"), data.meta("head_center_y")], axis=1)
+               if dataset == "biwi" else None)
+    detector = Detector(weights, imgsz=imgsz, conf=conf, device=device)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    partial = out_dir / f"{dataset}.{SOURCE}.csv.partial"
+    done = _read_partial(partial, detector.sha256)
+    todo = [i for i, key in enumerate(data.keys) if key not in done]
+    if not done:
+        partial.write_text(f"# weights_sha256: {detector.sha256}\n" + ",".join(CSV_COLUMNS) + "\n")
+    with open(partial, "a", newline="") as handle, \
+            tqdm(total=len(data), initial=len(data) - len(todo), unit="img", desc=f"relabel {dataset}",
+                 disable=not progress) as bar:
+        out = csv.writer(handle, lineterminator="\n")
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start:start + batch_size]
+            detections = detector([data.image(i) for i in batch])
+            for i, (boxes, scores) in zip(batch, detections):
+                centre = centres[i] if centres is not None else None
+                box, score, overlap, status = choose_face(boxes, scores, reference[i], centre, min_iou)
+                out.writerow([data.keys[i], *(repr(float(v)) for v in box), repr(score), repr(overlap), status])
+            handle.flush()
+            bar.update(len(batch))
+    rows = _read_partial(partial, detector.sha256)
+    boxes = np.array([[float(rows[k][c]) for c in ("x1", "y1", "x2", "y2")] for k in data.keys])
+    score = np.array([float(rows[k]["score"]) for k in data.keys])
+    overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])
+    status = [rows[k]["status"] for k in data.keys]
+    header = {"source": SOURCE, "dataset": dataset, "weights_sha256": detector.sha256,
+              "reference": REFERENCE_BOX[dataset], "min_iou": min_iou, "imgsz": imgsz, "conf": conf}
+    csv_path = write_box_csv(out_dir / f"{dataset}.{SOURCE}.csv", data.keys, boxes, status, score, overlap, header)
+    data.close()
+    add_box_source(path, SOURCE, boxes, status, score, overlap, attrs={"weights_sha256": detector.sha256,
+                                                                        "detector": "ultralytics YOLO"})
+    partial.unlink()
+    counts = Counter(status)
+    detected = np.array([s == "detected" for s in status])
+    return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(path),
+            "mean_iou_ref": float(np.nanmean(overlap[detected])) if detected.any() else float("nan")}

@@ -1,0 +1,53 @@
+"""``hpbench bboxes show DATASET``: a grid of samples with the reference and the relabelled boxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hpbench.bboxes.relabel import REFERENCE_BOX
+from hpbench.errors import HpbenchError
+from hpbench.format import HPFile
+
+TILE = 256
+COLOURS = {"reference": (255, 128, 0), "detected": (0, 200, 0), "fallback": (0, 0, 255)}  # BGR
+
+
+def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Path = "grid.png",
+             seed: int = 0) -> Path:
+    """Draw ``n`` samples, fallbacks first: the reference box in blue, the ``source`` box in green
+    (red where it fell back to the reference)."""
+    data = HPFile(path)
+    dataset = data.layout.dataset
+    if source not in data.layout.box_sources:
+        raise HpbenchError(f"{path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)})")
+    boxes, reference = data.box(source), data.box(REFERENCE_BOX.get(dataset, source))
+    status = data.box_status(source)
+    status = status if status is not None else np.where(np.isfinite(boxes).all(axis=1), "detected", "fallback")
+    order = np.random.default_rng(seed).permutation(len(data))
+    order = sorted(order, key=lambda i: status[i] == "detected")[:n]
+    tiles = []
+    for i in order:
+        image = data.image(int(i))
+        scale = TILE / max(image.shape[:2])
+        tile = np.zeros((TILE, TILE, 3), np.uint8)
+        small = cv2.resize(image, (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale))))
+        tile[:small.shape[0], :small.shape[1]] = small
+        for box, colour in ((reference[i], COLOURS["reference"]),
+                            (boxes[i] if status[i] == "detected" else reference[i], COLOURS[str(status[i])])):
+            if np.isfinite(box).all():
+                x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
+                cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2 if colour != COLOURS["reference"] else 1)
+        cv2.putText(tile, f"{status[i]}", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+        tiles.append(tile)
+    if not tiles:
+        raise HpbenchError(f"{path} holds no samples")
+    columns = 4
+    while len(tiles) % columns:
+        tiles.append(np.zeros((TILE, TILE, 3), np.uint8))
+    grid = np.vstack([np.hstack(tiles[r:r + columns]) for r in range(0, len(tiles), columns)])
+    out = Path(out)
+    cv2.imwrite(str(out), grid)
+    return out
