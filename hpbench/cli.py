@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     bboxes.add_argument("--csv", help="export: an hpbench box CSV")
     bboxes.add_argument("--out", help="relabel: box-file folder (default: bboxes); show: picture file")
     bboxes.add_argument("--batch", type=_positive_int, default=16)
-    bboxes.add_argument("--imgsz", type=_positive_int, default=320)
+    bboxes.add_argument("--imgsz", type=_positive_int, help="relabel: detector input size (default: its training size)")
     bboxes.add_argument("--conf", type=float, default=0.25)
     bboxes.add_argument("--min-iou", type=float, default=0.1, help="relabel: IoU with the reference box to accept")
     bboxes.add_argument("--device", default="cpu")

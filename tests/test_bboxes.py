@@ -147,7 +147,7 @@ def relabelled(tmp_path_factory):
         patch.setattr(socket, "getaddrinfo", refuse)
         from hpbench.bboxes.relabel import relabel
 
-        summary = relabel("aflw2000", WEIGHTS, path.parent, out, imgsz=160, progress=False)
+        summary = relabel("aflw2000", WEIGHTS, path.parent, out, progress=False)  # at the trained size, 160
     return path, records, summary, out
 
 

@@ -94,14 +94,17 @@ def _dataset_hash(data_yaml: Path) -> str:
 class Detector:
     """Batched face detection with a trained YOLO weights file."""
 
-    def __init__(self, weights: str | Path, imgsz: int = 320, conf: float = 0.25, iou: float = 0.5,
+    def __init__(self, weights: str | Path, imgsz: int | None = None, conf: float = 0.25, iou: float = 0.5,
                  device: str = "cpu"):
+        """``imgsz`` None: the size the weights were trained at (a detector does best there)."""
         weights = Path(weights)
         if not weights.is_file():
             raise HpbenchError(f"--weights {weights}: no such file")
         self.model = ultralytics().YOLO(str(weights))
         self.sha256 = file_sha256(weights)
-        self.imgsz, self.conf, self.iou, self.device = imgsz, conf, iou, device
+        trained = (getattr(self.model, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+        self.imgsz = int(imgsz or trained or 640)
+        self.conf, self.iou, self.device = conf, iou, device
 
     def __call__(self, images_bgr: list) -> list[tuple]:
         """Per image: (boxes (k, 4) x1 y1 x2 y2, scores (k,))."""

@@ -71,7 +71,7 @@ def _read_partial(path: Path, weights_sha256: str) -> dict[str, list]:
         return {row["key"]: row for row in csv.DictReader(handle)}
 
 
-def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size: int = 16, imgsz: int = 320,
+def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size: int = 16, imgsz: int | None = None,
             conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", progress: bool = True) -> dict:
     path = prepared_path(data_dir, dataset)
     data = HPFile(path)
@@ -107,7 +107,7 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
     overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])
     status = [rows[k]["status"] for k in data.keys]
     header = {"source": SOURCE, "dataset": dataset, "weights_sha256": detector.sha256,
-              "reference": REFERENCE_BOX[dataset], "min_iou": min_iou, "imgsz": imgsz, "conf": conf}
+              "reference": REFERENCE_BOX[dataset], "min_iou": min_iou, "imgsz": detector.imgsz, "conf": conf}
     csv_path = write_box_csv(out_dir / f"{dataset}.{SOURCE}.csv", data.keys, boxes, status, score, overlap, header)
     data.close()
     add_box_source(path, SOURCE, boxes, status, score, overlap, attrs={"weights_sha256": detector.sha256,
