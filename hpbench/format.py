@@ -605,13 +605,18 @@ def validate(path: str | Path) -> Validation:
         dupes = [f"key {k!r} appears {c} times" for k, c in zip(unique, counts) if c > 1]
         dupes += ["empty key"] * int(np.sum(keys == ""))
         report.add("unique keys", dupes, f"{count} distinct")
-        report.add("value rules", _value_problems(handle, layout, count), "NaN, box and image rules hold")
-        digests = {}
-        for name in expected:
+        formats = handle["image/format"].asstr()[()]
+        magic = {"image/encoded": formats, "depth/encoded": np.full(count, "png")}
+        digests, encoded_problems = {}, []
+        for name in expected:  # one pass over each key: its digest, and the file signatures of encoded ones
             hasher = _FieldHasher()
-            for block in _iter_blocks(handle[name], count):
+            for start, block in zip(range(0, count, _READ_BLOCK), _iter_blocks(handle[name], count)):
                 hasher.update(expected[name], block)
+                if name in magic:
+                    encoded_problems += _signature_problems(name, block, magic[name][start:start + len(block)], start)
             digests[name] = hasher.hexdigest()
+        report.add("value rules", _value_problems(handle, layout, formats) + encoded_problems,
+                   "NaN, box and image rules hold")
         changed = [name for name, value in digests.items()
                    if handle[name].attrs.get("sha256", value) != value]
         report.add("key digests", [f"{name}: content differs from its recorded sha256" for name in changed],
@@ -647,26 +652,21 @@ def _shape_problems(dataset: h5py.Dataset, spec: Field, count: int) -> list[str]
     return problems
 
 
-def _value_problems(handle: h5py.File, layout: Layout, count: int) -> list[str]:
+def _signature_problems(name: str, rows, formats, start: int) -> list[str]:
+    """Rows of an encoded key that do not start with their format's file signature."""
+    return [f"{name}[{start + offset}] does not start like a {fmt} file"
+            for offset, (data, fmt) in enumerate(zip(rows, formats))
+            if fmt in IMAGE_FORMATS and data[:len(IMAGE_FORMATS[fmt])].tobytes() != IMAGE_FORMATS[fmt]]
+
+
+def _value_problems(handle: h5py.File, layout: Layout, formats: np.ndarray) -> list[str]:
     problems = []
     heights, widths = handle["image/height"][()], handle["image/width"][()]
     if np.any(heights <= 0) or np.any(widths <= 0):
         problems.append("image/height and image/width must be positive")
-    formats = handle["image/format"].asstr()[()]
     bad = sorted(set(formats) - set(IMAGE_FORMATS))
     if bad:
         problems.append(f"image/format has unknown values {bad}")
-    encoded = handle["image/encoded"]
-    for start in range(0, count, _READ_BLOCK):
-        for offset, data in enumerate(encoded[start : start + _READ_BLOCK]):
-            fmt = formats[start + offset]
-            if fmt in IMAGE_FORMATS and not data[: len(IMAGE_FORMATS[fmt])].tobytes() == IMAGE_FORMATS[fmt]:
-                problems.append(f"image/encoded[{start + offset}] does not start like a {fmt} file")
-    if layout.depth:
-        for start in range(0, count, _READ_BLOCK):
-            for offset, data in enumerate(handle["depth/encoded"][start : start + _READ_BLOCK]):
-                if data[:8].tobytes() != IMAGE_FORMATS["png"]:
-                    problems.append(f"depth/encoded[{start + offset}] is not a PNG file")
     if layout.task == "headpose":
         problems += _pose_problems(handle["pose/ypr"][()], handle["pose/rotation"][()], layout.pose_angles)
     if layout.landmark_names:

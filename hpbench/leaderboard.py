@@ -15,7 +15,7 @@ import difflib
 import io
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -24,7 +24,6 @@ from hpbench.errors import HpbenchError
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 
-ANGLES = ("yaw", "pitch", "roll")
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
 TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "protocol_version", "hpbench_version", "code_commit",
                     "weights_sha256", "date", "reference", "note")
@@ -53,7 +52,6 @@ class Row:
     date: str = ""
     reference: str = ""
     note: str = ""
-    extras: dict = field(default_factory=dict)
 
     def mean_error(self, datasets: list[str]) -> float:
         for dataset in datasets:
@@ -166,7 +164,8 @@ def _sorted(rows: list[Row], datasets: list[str]) -> list[Row]:
 
 
 def _datasets(protocol: str) -> list[str]:
-    return [entry.dataset for entry in load_protocol(protocol).entries(load_protocol(protocol).test_split)]
+    spec = load_protocol(protocol)
+    return [entry.dataset for entry in spec.entries(spec.test_split)]
 
 
 def protocol_csv(protocol: str, rows: list[Row]) -> str:

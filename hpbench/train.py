@@ -14,7 +14,6 @@ the processes (gloo on CPU, nccl on GPUs), each with its share of the samples.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
@@ -206,8 +205,7 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     model = create_model(recipe.arch, pretrained=pretrained, **recipe.model)
     say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
         f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
-    teacher = copy.deepcopy(recipe.teacher)
-    selections, sets, crop = _training_sets(recipe, protocol, data_dir, model, teacher, device, workers,
+    selections, sets, crop = _training_sets(recipe, protocol, data_dir, model, recipe.teacher, device, workers,
                                             progress and rank == 0)
     train_set = ConcatDataset(sets)
     if len(train_set) < recipe.batch_size * world:

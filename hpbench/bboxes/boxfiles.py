@@ -81,7 +81,7 @@ class ImportReport:
         lines = [f"{dataset}: {self.matched:,} samples got a '{name}' box; "
                  f"{len(self.samples_without_box):,} samples have none (NaN, scored on the fallback box); "
                  f"{len(self.entries_without_sample):,} entries of the file match no sample"]
-        lines += [f"  entry types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.types.items()))] if self.types else []
+        lines += ["  entry types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.types.items()))] if self.types else []
         lines += [f"  no sample for: {key}" for key in self.entries_without_sample[:5]]
         lines += [f"  no box for: {key}" for key in self.samples_without_box[:5]]
         return "\n".join(lines)

@@ -27,7 +27,7 @@ import cv2
 import h5py
 import numpy as np
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_samples, register
+from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, register
 from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.pose import get_convention

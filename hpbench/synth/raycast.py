@@ -12,7 +12,6 @@ ellipsoid costs a dozen whole-array operations over its screen-space bounding bo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hpbench.errors import HpbenchError
+from hpbench.parallel import ordered_map
 from hpbench.registry import Registry
 
 
@@ -49,6 +50,17 @@ def write_sample(name: str, out: str | Path, n: int, seed: int = 0, **options) -
     if n < 1:
         raise HpbenchError("--n must be at least 1")
     return writer(prepare_output_folder(out), n, seed, **options)
+
+
+def render_records(render, tasks: list, workers: int, progress=None, chunk_size: int = 8) -> list[TruthRecord]:
+    """Run ``render`` (task → TruthRecord or list of them) over the tasks in order, reporting progress."""
+    records: list[TruthRecord] = []
+    for result in ordered_map(render, tasks, workers=workers, chunk_size=chunk_size):
+        batch = result if isinstance(result, list) else [result]
+        records += batch
+        if progress is not None:
+            progress(len(batch))
+    return records
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:

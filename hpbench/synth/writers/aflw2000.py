@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpbench.parallel import ordered_map
 from hpbench.synth.scene import render_face_image
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
 from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 OUT_OF_RANGE_SHARE = 0.02
@@ -62,9 +61,4 @@ def _render(task: tuple[Path, int, int, int, int]) -> TruthRecord:
 def write_aflw2000(out: Path, n: int, seed: int = 0, size: int = 450, workers: int = 1, progress=None):
     """``n`` single-face images with AFLW2000's names and annotation files; see the module docstring."""
     tasks = [(out, seed, i, int(number), size) for i, number in enumerate(image_numbers(n, seed))]
-    records = []
-    for record in ordered_map(_render, tasks, workers=workers):
-        records.append(record)
-        if progress is not None:
-            progress(1)
-    return records
+    return render_records(_render, tasks, workers, progress)

@@ -25,13 +25,12 @@ import numpy as np
 
 from hpbench.datasets.biwi import HEAD_RADIUS_MM, SEQUENCE_PERSON, project_point, sphere_box
 from hpbench.errors import HpbenchError
-from hpbench.parallel import ordered_map
 from hpbench.pose import get_convention, rotation_from_ypr
 from hpbench.synth.background import random_background
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import DepthBuffer, Placement, cast_ellipsoids
 from hpbench.synth.scene import HeadInstance, Lighting, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
 
 WIDTH, HEIGHT = 640, 480
 MM_PER_UNIT = 95.0  # synthetic head units to millimetres
@@ -153,9 +152,4 @@ def write_biwi(out: Path, n: int, seed: int = 0, size: int | None = None, worker
     per_sequence = np.full(SEQUENCES, n // SEQUENCES) + (np.arange(SEQUENCES) < n % SEQUENCES)
     tasks = [(out, seed, sequence, int(count)) for sequence, count in zip(range(1, SEQUENCES + 1), per_sequence)
              if count > 0]
-    records: list[TruthRecord] = []
-    for sequence_records in ordered_map(_render_sequence, tasks, workers=workers, chunk_size=1):
-        records += sequence_records
-        if progress is not None:
-            progress(len(sequence_records))
-    return records
+    return render_records(_render_sequence, tasks, workers, progress, chunk_size=1)

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hpbench.parallel import ordered_map
 from hpbench.pose import flip_horizontal
 from hpbench.synth.background import random_background
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import HeadLabels, default_supersample, random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
 from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 FOLDERS = ("AFW", "HELEN", "IBUG", "LFPW")
@@ -121,9 +120,4 @@ def write_300w_lp(out: Path, n: int, seed: int = 0, size: int = 450, workers: in
     """``n`` images (views and their flips) of ceil(n / 10) synthetic faces; see the module docstring."""
     per_face = 2 * VIEWS_PER_FACE
     tasks = [(out, seed, i, min(per_face, n - i * per_face), size) for i in range(math.ceil(n / per_face))]
-    records: list[TruthRecord] = []
-    for face_records in ordered_map(_render_face, tasks, workers=workers, chunk_size=1):
-        records += face_records
-        if progress is not None:
-            progress(len(face_records))
-    return records
+    return render_records(_render_face, tasks, workers, progress, chunk_size=1)

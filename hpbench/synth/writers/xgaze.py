@@ -20,12 +20,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from hpbench.parallel import ordered_map
 from hpbench.pose import get_convention
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
 
 CAMERAS = 18
 PER_SUBJECT = 40
@@ -91,11 +90,7 @@ def write_xgaze(out: Path, n: int, seed: int = 0, size: int = 224, workers: int 
     """``n`` face patches over subjects of 40; see the module docstring."""
     plan = subject_plan(n)
     tasks = [(out, seed, subject, folder, rows, size) for subject, folder, rows in plan]
-    records: list[TruthRecord] = []
-    for subject_records in ordered_map(_render_subject, tasks, workers=workers, chunk_size=1):
-        records += subject_records
-        if progress is not None:
-            progress(len(subject_records))
+    records = render_records(_render_subject, tasks, workers, progress, chunk_size=1)
     split = {"train": [], "test": [], "test_person_specific": []}
     for subject, folder, _ in plan:
         split[folder].append(f"subject{subject:04d}.h5")
