@@ -8,11 +8,10 @@ The ensemble runs one batched forward pass per offset, so its cost should be abo
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
+from recording import record
 
 from hpbench.models import create_model
 from hpbench.models.ensemble import EnsembleSpec, ensemble_probabilities
@@ -45,9 +44,7 @@ def main() -> None:
             cost = seconds(lambda: ensemble_probabilities(model, images, spec), repeats=1)
             results[f"A={spec.size}"] = {"seconds": round(cost, 3), "relative_to_single": round(cost / single, 2)}
             print(f"A = {spec.size:2d} ({text}): {cost / single:.1f}× one forward pass")
-    out = Path(__file__).parent / "results" / "ensemble_cost.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"recorded in {out}")
+    record("ensemble_cost", results)
 
 
 if __name__ == "__main__":

@@ -7,16 +7,16 @@ workers, and the share of the time spent outside the model's forward pass.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 from pathlib import Path
 
 import torch
 import yaml
+from recording import record
 
-from hpbench.datasets.prepare import prepare
-from hpbench.evaluate import evaluate
+from hpbench.converters.prepare import prepare
+from hpbench.evaluation.evaluate import evaluate
 from hpbench.models import create_model
 from hpbench.synth.writers import write_sample
 
@@ -42,17 +42,15 @@ def main() -> None:
     }))
     results = {"machine": platform.machine(), "torch_threads": torch.get_num_threads(), "n": args.n, "runs": {}}
     for workers in (0, 1, 2):
-        record = evaluate(weights, protocol, data_dir=data, arch="kd_student.resnet18", device="cpu",
-                          batch_size=32, workers=workers, progress=False)
-        result = record["results"]["aflw2000"]
-        seconds, images = result["seconds"], result["counts"]["evaluated"]
+        outcome = evaluate(weights, protocol, data_dir=data, arch="kd_student.resnet18", device="cpu",
+                           batch_size=32, workers=workers, progress=False)
+        result = outcome.results["aflw2000"]
+        seconds, images = result.seconds, result.counts["evaluated"]
         outside = 1 - seconds["forward"] / seconds["total"]
         results["runs"][str(workers)] = {"images_per_s": round(images / seconds["total"], 1),
                                          "share_outside_forward": round(outside, 3), **seconds}
         print(f"workers={workers}: {images / seconds['total']:.1f} images/s, {outside:.1%} of the time outside forward")
-    out = Path(__file__).parent / "results" / "evaluate_throughput.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"recorded in {out}")
+    record("evaluate_throughput", results)
 
 
 if __name__ == "__main__":

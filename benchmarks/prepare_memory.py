@@ -8,17 +8,18 @@ Each conversion runs in a fresh process; its peak resident set size is read from
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from recording import record
+
 from hpbench.synth.writers import write_sample
 
 CHILD = """
 import resource, sys
-from hpbench.datasets.prepare import prepare
+from hpbench.converters.prepare import prepare
 report = prepare("300w_lp", sys.argv[1], sys.argv[2], workers=1, progress=False)
 print(report.written, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -46,9 +47,7 @@ def main() -> None:
         results[sizes[-1]]["peak_rss_mib"] / results[sizes[0]]["peak_rss_mib"], 3
     )
     print(f"ratio {results['ratio_largest_to_smallest']}")
-    out = Path(__file__).parent / "results" / "prepare_memory.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"recorded in {out}")
+    record("prepare_memory", results)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
-from hpbench.datasets import CONVERTERS
-from hpbench.datasets.prepare import prepare
+from recording import record
+
+from hpbench.converters import CONVERTERS
+from hpbench.converters.prepare import prepare
 from hpbench.synth.writers import write_sample
 
 
@@ -36,9 +37,7 @@ def main() -> None:
         print(f"{args.dataset} n={args.n} workers={workers}: {rate:.0f} samples/s, "
               f"HDF5 {size / results['raw_bytes']:.2f}× the raw size")
     assert results["workers_1"]["digest"] == results["workers_2"]["digest"]
-    out = Path(__file__).parent / "results" / f"prepare_throughput_{args.dataset}.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"recorded in {out}")
+    record(f"prepare_throughput_{args.dataset}", results)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ Goal (issue 2): ≥ 50 images/s at 450×450 and ≥ 300 images/s at 64×64, rend
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+from recording import record
 
 from hpbench.synth.scene import render_face_image
 
@@ -44,9 +43,7 @@ def main() -> None:
         results["sizes"][str(size)] = {"render_per_s": round(render, 1), "render_and_jpeg_per_s": round(with_jpeg, 1),
                                        "goal_per_s": goal, "meets_goal": render >= goal}
         print(f"{size}×{size}: {render:.0f} images/s rendering, {with_jpeg:.0f} with JPEG encoding (goal {goal:.0f})")
-    out = Path(__file__).parent / "results" / "render_speed.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"recorded in {out}")
+    record("render_speed", results)
 
 
 if __name__ == "__main__":

@@ -13,16 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from hpbench.datasets.prepare import prepare
+from hpbench.converters.prepare import prepare
 from hpbench.errors import HpbenchError
-from hpbench.evaluate import evaluate, results_table, write_record
-from hpbench.format import HPFile
+from hpbench.evaluation.evaluate import evaluate, results_table
+from hpbench.evaluation.records import ResultRecord
+from hpbench.format import HPFile, prepared_path
 from hpbench.metrics import head_pose_scores
 from hpbench.pose import inside_range
+from hpbench.protocols import load_protocol
 from hpbench.synth.writers import write_sample
-from hpbench.train import train
+from hpbench.training.train import train
 
 MARKER = ".hpbench-demo"
+PROTOCOL, RECIPE = "synthetic", "demo-hopenet"  # the protocol names the datasets it trains and tests on
 
 
 def _fresh_folder(out: Path) -> None:
@@ -42,24 +45,26 @@ def mean_predictor_mae(train_file: Path, test_file: Path) -> float:
 
 
 def run_demo(out: str | Path = "hpbench-demo", train_images: int = 3000, test_images: int = 400, size: int = 128,
-             epochs: int | None = None, workers: int = 2, log=print) -> dict:
+             epochs: int | None = None, workers: int = 2, log=print) -> ResultRecord:
     out = Path(out)
     _fresh_folder(out)
     raw, data = out / "raw", out / "data"
+    protocol = load_protocol(PROTOCOL)
+    (train_set,), (test_set,) = ([entry.dataset for entry in protocol.entries(split)] for split in ("train", "test"))
     log(f"1/4 synthetic raw datasets → {raw}")
-    write_sample("300w_lp", raw / "300w_lp", train_images, seed=1, size=size, workers=workers)
-    write_sample("aflw2000", raw / "aflw2000", test_images, seed=2, size=size, workers=workers)
+    write_sample(train_set, raw / train_set, train_images, seed=1, size=size, workers=workers)
+    write_sample(test_set, raw / test_set, test_images, seed=2, size=size, workers=workers)
     log(f"2/4 prepare → {data}")
-    for dataset in ("300w_lp", "aflw2000"):
+    for dataset in (train_set, test_set):
         log(prepare(dataset, raw / dataset, data, workers=workers, progress=False).summary().splitlines()[0])
-    log("3/4 train demo-hopenet (HopeNet heads on a ResNet-18 at 64 px, from random weights)")
+    log(f"3/4 train {RECIPE} (HopeNet heads on a ResNet-18 at 64 px, from random weights)")
     overrides = [f"epochs={epochs}"] if epochs else []
-    checkpoint = train("demo-hopenet", "synthetic", data_dir=data, out=out / "runs" / "demo-hopenet",
-                       overrides=overrides, workers=workers, progress=False, restart=True, log=log)
-    log("4/4 evaluate under the synthetic protocol")
-    record = evaluate(checkpoint, "synthetic", data_dir=data, workers=workers, progress=False)
-    path = write_record(record, out / "results" / "synthetic_demo-hopenet.json")
-    baseline = mean_predictor_mae(data / "300w_lp.h5", data / "aflw2000.h5")
+    checkpoint = train(RECIPE, PROTOCOL, data_dir=data, out=out / "runs" / RECIPE, overrides=overrides,
+                       workers=workers, progress=False, restart=True, log=log)
+    log(f"4/4 evaluate under the {PROTOCOL} protocol")
+    record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers, progress=False)
+    path = record.write(out / "results" / f"{PROTOCOL}_{RECIPE}.json")
+    baseline = mean_predictor_mae(prepared_path(data, train_set), prepared_path(data, test_set))
     log("")
     log(results_table(record))
     log(f"predicting the training mean instead: MAE {baseline:.2f}°")

@@ -1,12 +1,21 @@
-"""Evaluation metrics, numpy only: head-pose errors and PCK / PCKh for body joints."""
+"""Evaluation metrics, numpy only: head-pose errors and PCK / PCKh for body joints.
+
+``METRICS`` holds them under the names a protocol's ``metrics:`` list uses (``mae``, ``geodesic``,
+``maev``, ``pck@0.2``, ``pckh@0.5``: the number after ``@`` is the metric's parameter);
+``compute_metrics`` scores predictions with such a list.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from hpbench.pose import rotation_from_ypr
+from hpbench.errors import HpbenchError
+from hpbench.pose import get_convention, rotation_from_ypr
+from hpbench.registry import Registry
 from hpbench.skeletons import LSP_TORSO, MPII_PCKH_EXCLUDED
 
 MPII_HEAD_FACTOR = 0.6  # MPII's evaluation: head size = 0.6 × the head box diagonal
@@ -36,23 +45,45 @@ def vector_errors(predicted_ypr, truth_ypr) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
-def head_pose_scores(predicted_ypr, truth_ypr) -> dict[str, float]:
-    """MAE per angle and their mean (no wrapping), mean geodesic error and MAEV, in degrees.
+def mean_absolute_errors(predicted_ypr, truth_ypr, convention: str = "hpbench") -> dict[str, float]:
+    """MAE per value of ``convention`` (canonical: yaw, pitch, roll) and their mean, without wrapping.
 
-    Angles that are NaN in the truth (ETH-XGaze's roll) are left out of the MAE; the rotation-based
-    errors need all three angles and are NaN otherwise.
+    Values that are NaN throughout the truth (ETH-XGaze's roll) are left out of the mean (NaN in
+    their own column).
     """
-    errors = angle_errors(predicted_ypr, truth_ypr)
-    present = ~np.isnan(np.asarray(truth_ypr, float)).all(axis=0)
+    adapter = get_convention(convention)
+    predicted = adapter.from_canonical(np.asarray(predicted_ypr, float))
+    truth = adapter.from_canonical(np.asarray(truth_ypr, float))
+    errors = angle_errors(predicted, truth)
+    present = ~np.isnan(truth).all(axis=0)
     scores = {f"mae_{name}": float(np.mean(errors[:, i])) if present[i] else float("nan")
-              for i, name in enumerate(("yaw", "pitch", "roll"))}
+              for i, name in enumerate(adapter.value_names)}
     scores["mae"] = float(np.mean(errors[:, present].mean(axis=0))) if present.any() else float("nan")
-    if present.all():
-        scores["geodesic"] = float(np.mean(geodesic_errors(predicted_ypr, truth_ypr)))
-        scores["maev"] = float(np.mean(vector_errors(predicted_ypr, truth_ypr)))
-    else:
-        scores["geodesic"] = scores["maev"] = float("nan")
     return scores
+
+
+def _lacks_an_angle(truth_ypr) -> bool:
+    """True when an angle is NaN throughout the truth: rotation-based errors need all three."""
+    return bool(np.isnan(np.asarray(truth_ypr, float)).all(axis=0).any())
+
+
+def mean_geodesic_error(predicted_ypr, truth_ypr) -> dict[str, float]:
+    """The mean geodesic error (degrees); NaN where the truth lacks an angle."""
+    if _lacks_an_angle(truth_ypr):
+        return {"geodesic": float("nan")}
+    return {"geodesic": float(np.mean(geodesic_errors(predicted_ypr, truth_ypr)))}
+
+
+def mean_vector_error(predicted_ypr, truth_ypr) -> dict[str, float]:
+    """MAEV, the mean of the vector errors (degrees); NaN where the truth lacks an angle."""
+    if _lacks_an_angle(truth_ypr):
+        return {"maev": float("nan")}
+    return {"maev": float(np.mean(vector_errors(predicted_ypr, truth_ypr)))}
+
+
+def head_pose_scores(predicted_ypr, truth_ypr) -> dict[str, float]:
+    """MAE per angle and their mean (no wrapping), mean geodesic error and MAEV, in degrees."""
+    return compute_metrics(("mae", "geodesic", "maev"), predicted_ypr, truth_ypr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,3 +151,65 @@ def head_sizes(head_boxes: np.ndarray) -> np.ndarray:
 def pckh(predicted, truth, visible, head_boxes, alpha: float = 0.5) -> KeypointAccuracy:
     """PCKh@alpha (MPII): normalised by the head size; pelvis and thorax are left out of the mean."""
     return keypoint_accuracy(predicted, truth, visible, head_sizes(head_boxes), alpha, MPII_PCKH_EXCLUDED)
+
+
+def _pck_score(predicted, truth, visible, alpha: float) -> dict[str, float]:
+    return {f"pck@{alpha:g}": pck(predicted, truth, visible, alpha).mean}
+
+
+def _pckh_score(predicted, truth, visible, head_boxes, alpha: float) -> dict[str, float]:
+    return {f"pckh@{alpha:g}": pckh(predicted, truth, visible, head_boxes, alpha).mean}
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry a protocol's ``metrics:`` list names
+
+
+@dataclass(frozen=True)
+class Metric:
+    """``compute(predicted, truth, **context)`` → named scores. ``context`` names what it needs besides
+    predictions and truth (e.g. joint visibility); ``parameter`` the keyword the ``@`` number sets."""
+
+    name: str
+    task: str  # "headpose" (canonical angles) or "bodypose" (joint coordinates)
+    compute: Callable[..., dict[str, float]]
+    context: tuple[str, ...] = ()
+    parameter: str | None = None
+
+
+METRICS: Registry[Metric] = Registry("metric")
+for _metric in (
+    Metric("mae", "headpose", mean_absolute_errors, context=("convention",)),
+    Metric("geodesic", "headpose", mean_geodesic_error),
+    Metric("maev", "headpose", mean_vector_error),
+    Metric("pck", "bodypose", _pck_score, context=("visible",), parameter="alpha"),
+    Metric("pckh", "bodypose", _pckh_score, context=("visible", "head_boxes"), parameter="alpha"),
+):
+    METRICS.register(_metric.name)(_metric)
+
+_WITH_PARAMETER = re.compile(r"^(?P<name>[a-z_]+)@(?P<value>[0-9.]+)$")
+
+
+def parse_metric(text: str) -> tuple[Metric, dict[str, float]]:
+    """``"pck@0.2"`` → (the pck metric, {"alpha": 0.2}); ``"mae"`` → (mae, {})."""
+    match = _WITH_PARAMETER.match(text)
+    metric = METRICS.get(match["name"] if match else text)
+    if match and metric.parameter is None:
+        raise HpbenchError(f"metric {metric.name!r} takes no @ parameter (got {text!r})")
+    if metric.parameter is not None and not match:
+        raise HpbenchError(f"metric {metric.name!r} needs its {metric.parameter}: write e.g. {metric.name}@0.5")
+    return metric, ({metric.parameter: float(match["value"])} if match else {})
+
+
+def compute_metrics(names, predicted, truth, **context) -> dict[str, float]:
+    """Every metric of ``names`` on the predictions; ``context`` supplies what they need (a head-pose
+    MAE takes the ``convention`` its errors are measured in, "hpbench" unless given)."""
+    context.setdefault("convention", "hpbench")
+    scores: dict[str, float] = {}
+    for text in names:
+        metric, parameters = parse_metric(text)
+        missing = [name for name in metric.context if name not in context]
+        if missing:
+            raise HpbenchError(f"metric {text!r} needs {', '.join(missing)}")
+        scores.update(metric.compute(predicted, truth, **{k: context[k] for k in metric.context}, **parameters))
+    return scores

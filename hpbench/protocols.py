@@ -17,14 +17,21 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
+from hpbench.converters import CONVERTERS
+from hpbench.data.crops import CROP_RULES
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile
-from hpbench.pose import inside_range
+from hpbench.format import HPFile, open_prepared
+from hpbench.metrics import parse_metric
+from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry
-from hpbench.resources import bundled_dir
+from hpbench.resources import bundled_dir, bundled_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
-               "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention"}
+               "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic"}
+ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter"}
+# what a test sample without its preferred box becomes: scored on the reference box and counted, or
+# an error; body-pose protocols use no face boxes
+MISSING_FACE = {"headpose": ("fallback", "refuse"), "bodypose": ("none",)}
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,7 @@ class SplitEntry:
     dataset: str
     select: dict[str, Any]
     boxes: str | None = None  # preferred box source (e.g. "yolo"); None for body pose
-    reference: str | None = None  # the dataset's own box, used where the preferred one is missing
+    reference: str | None = None  # the box used where the preferred one is missing (default: the dataset's own)
     filter: bool = True  # apply the protocol's angle filter
 
 
@@ -56,6 +63,7 @@ class Protocol:
     published_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: str = ""
     score_convention: str = "hpbench"  # the convention errors are measured in (eth-xgaze: ETH's own angles)
+    synthetic: bool = False  # its data are hpbench's synthetic heads: its numbers say nothing about real faces
     path: Path | None = None
 
     def entries(self, split: str) -> tuple[SplitEntry, ...]:
@@ -76,22 +84,10 @@ def list_protocols() -> list[Protocol]:
     return [load_protocol(path) for path in sorted(protocols_dir().glob("*.yaml"))]
 
 
-def _protocol_names() -> list[str]:
-    return sorted(path.stem for path in protocols_dir().glob("*.yaml"))
-
-
 def load_protocol(name_or_path: str | Path) -> Protocol:
     """A protocol by name (``p2``, ``2`` for p2) or from a YAML file path."""
     text = str(name_or_path)
-    path = Path(text)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        name = f"p{text}" if text.isdigit() else text
-        path = protocols_dir() / f"{name}.yaml"
-        if not path.is_file():
-            registry: Registry[str] = Registry("protocol")
-            for known in _protocol_names():
-                registry.register(known)(known)
-            registry.get(name)  # raises with "did you mean" and the list
+    path = bundled_yaml("protocols", f"p{text}" if text.isdigit() else text, "protocol")
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
@@ -106,26 +102,54 @@ def _parse(raw: Any, path: Path) -> Protocol:
     missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
     if unknown or missing:
         raise HpbenchError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    splits = {}
-    for split, entries in raw["splits"].items():
-        parsed = []
-        for entry in entries:
-            select = entry.get("select", "all")
-            select = {"rule": select} if isinstance(select, str) else dict(select)
-            SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
-            parsed.append(SplitEntry(dataset=entry["dataset"], select=select, boxes=entry.get("boxes"),
-                                     reference=entry.get("reference"), filter=entry.get("filter", True)))
-        splits[split] = tuple(parsed)
+    task = raw["task"]
+    try:
+        missing_face = _check_rules(raw, task)
+        splits = {split: tuple(_entry(entry) for entry in entries) for split, entries in raw["splits"].items()}
+    except HpbenchError as err:
+        raise HpbenchError(f"{path}: {err}") from None
     limit = (raw.get("filter") or {}).get("limit")
     return Protocol(
         name=raw["name"], title=raw.get("title", raw["name"]), origin=raw.get("origin", "hpbench"),
         source=raw.get("source", ""), version=int(raw["version"]), changelog=tuple(raw.get("changelog", [])),
-        task=raw["task"], filter_limit=None if limit is None else float(limit), crop=raw["crop"],
-        input_size=int(raw.get("input_size", 224)), metrics=tuple(raw["metrics"]),
-        missing_face=raw.get("missing_face", "fallback"), splits=splits,
-        published_counts=raw.get("published_counts") or {}, notes=raw.get("notes", ""),
-        score_convention=raw.get("score_convention", "hpbench"), path=path,
+        task=task, filter_limit=None if limit is None else float(limit), crop=raw["crop"],
+        input_size=int(raw.get("input_size", 224)), metrics=tuple(raw["metrics"]), missing_face=missing_face,
+        splits=splits, published_counts=raw.get("published_counts") or {}, notes=raw.get("notes", ""),
+        score_convention=raw.get("score_convention", "hpbench"), synthetic=bool(raw.get("synthetic", False)),
+        path=path,
     )
+
+
+def _check_rules(raw: dict, task: str) -> str:
+    """Check that the task, crop rule, score convention and metrics exist and fit; the missing_face rule."""
+    if task not in MISSING_FACE:
+        raise HpbenchError(f"task {task!r}: one of {', '.join(MISSING_FACE)}")
+    missing_face = raw.get("missing_face", MISSING_FACE[task][0])
+    if missing_face not in MISSING_FACE[task]:
+        raise HpbenchError(f"missing_face {missing_face!r}: for {task}, one of {', '.join(MISSING_FACE[task])}")
+    CROP_RULES.get(raw["crop"])
+    get_convention(raw.get("score_convention", "hpbench"))
+    for text in raw["metrics"]:
+        metric, _ = parse_metric(text)
+        if metric.task != task:
+            raise HpbenchError(f"metric {text!r} scores {metric.task}, not {task}")
+    return missing_face
+
+
+def _entry(raw: dict) -> SplitEntry:
+    if not isinstance(raw, dict) or "dataset" not in raw:
+        raise HpbenchError(f"a split entry is a mapping with a 'dataset', got {raw!r}")
+    unknown = set(raw) - ENTRY_KEYS
+    if unknown:
+        raise HpbenchError(f"split entry {raw['dataset']}: unknown keys {sorted(unknown)} "
+                           f"(known: {sorted(ENTRY_KEYS)})")
+    converter = CONVERTERS.get(raw["dataset"])
+    select = raw.get("select", "all")
+    select = {"rule": select} if isinstance(select, str) else dict(select)
+    SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
+    reference = raw.get("reference", converter.reference_box if raw.get("boxes") else None)
+    return SplitEntry(dataset=raw["dataset"], select=select, boxes=raw.get("boxes"), reference=reference,
+                      filter=raw.get("filter", True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,11 +234,15 @@ class Selection:
     """The samples of one dataset in one split, and how many each step kept."""
 
     dataset: str
-    path: Path
+    data: HPFile
     indices: np.ndarray  # into the prepared file, in file order
     counts: dict[str, int]
     keys_sha256: str
     entry: SplitEntry
+
+    @property
+    def path(self) -> Path:
+        return self.data.path
 
 
 def keys_sha256(keys) -> str:
@@ -222,20 +250,10 @@ def keys_sha256(keys) -> str:
     return hashlib.sha256("\n".join(sorted(map(str, keys))).encode()).hexdigest()
 
 
-def prepared_path(data_dir: str | Path, dataset: str) -> Path:
-    path = Path(data_dir) / f"{dataset}.h5"
-    if not path.is_file():
-        raise HpbenchError(
-            f"{path} is missing: run `hpbench prepare {dataset} --src <raw {dataset} folder> --out {data_dir}` first"
-        )
-    return path
-
-
 def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> list[Selection]:
     selections = []
     for entry in protocol.entries(split):
-        path = prepared_path(data_dir, entry.dataset)
-        data = HPFile(path)
+        data = open_prepared(data_dir, entry.dataset)
         params = {k: v for k, v in entry.select.items() if k != "rule"}
         try:
             mask = SELECTION_RULES.get(entry.select["rule"])(data, **params)
@@ -246,5 +264,50 @@ def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> lis
             mask &= inside_range(data.ypr, protocol.filter_limit)
             counts[f"inside ±{protocol.filter_limit:g}°"] = int(mask.sum())
         indices = np.flatnonzero(mask)
-        selections.append(Selection(entry.dataset, path, indices, counts, keys_sha256(data.keys[indices]), entry))
+        selections.append(Selection(entry.dataset, data, indices, counts, keys_sha256(data.keys[indices]), entry))
     return selections
+
+
+# ---------------------------------------------------------------------------------------------
+# ``hpbench protocols list | show``
+
+
+def print_protocols() -> int:
+    from tabulate import tabulate
+
+    rows = [(p.name, f"v{p.version}", p.origin, p.title) for p in list_protocols()]
+    print(tabulate(rows, headers=("protocol", "version", "origin", "title")))
+    return 0
+
+
+def print_protocol(name: str, data: str | Path | None = None) -> int:
+    """The rules of one protocol; with ``data``, the counts of every split and filter step."""
+    from tabulate import tabulate
+
+    protocol = load_protocol(name)
+    print(f"{protocol.name} v{protocol.version} ({protocol.origin}): {protocol.title}")
+    print(f"source: {protocol.source}")
+    limit = f"every present angle within ±{protocol.filter_limit:g}° (inclusive)" if protocol.filter_limit else "none"
+    print(f"filter: {limit}; crop: {protocol.crop}; input size: {protocol.input_size}; "
+          f"metrics: {', '.join(protocol.metrics)}; a test sample without a detected face: {protocol.missing_face}")
+    if protocol.notes:
+        print(f"notes: {protocol.notes}")
+    for change in protocol.changelog:
+        print(f"  v{change.get('version')} ({change.get('date')}): {change.get('change')}")
+    rows = []
+    for split, entries in protocol.splits.items():
+        for entry in entries:
+            rule = ", ".join(f"{k}={v}" for k, v in entry.select.items())
+            rows.append((split, entry.dataset, rule, entry.boxes or "—", entry.reference or "—"))
+    print(tabulate(rows, headers=("split", "dataset", "selection", "boxes", "fallback")))
+    if data:
+        rows = []
+        for split in protocol.splits:
+            for selection in select(protocol, split, data):
+                published = protocol.published_counts.get(split, {}).get(selection.dataset)
+                published = f"{published:,}" if published is not None else "—"
+                counts = " → ".join(f"{name} {value:,}" for name, value in selection.counts.items())
+                rows.append((split, selection.dataset, counts, published, selection.keys_sha256[:16]))
+        print()
+        print(tabulate(rows, headers=("split", "dataset", "counts", "published", "keys sha256")))
+    return 0

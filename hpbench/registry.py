@@ -1,8 +1,15 @@
-"""Name → object registries (datasets, models, conventions…) with "did you mean" errors."""
+"""Name → object registries (converters, models, metrics, conventions…) with "did you mean" errors.
+
+A registry may own a package: on first lookup it imports every module of that package, so that
+adding an entry (a converter, a model family, a synthetic writer) is adding one file with its
+``register`` call — no import line elsewhere.
+"""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from typing import Callable, Generic, Iterator, TypeVar
 
 from hpbench.errors import HpbenchError
@@ -18,11 +25,13 @@ class UnknownName(HpbenchError, KeyError):
 
 
 class Registry(Generic[T]):
-    """A named collection filled by the ``register`` decorator."""
+    """A named collection filled by the ``register`` decorator (or by ``register(name)(obj)``)."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, package: str | None = None):
         self.kind = kind
+        self.package = package
         self._entries: dict[str, T] = {}
+        self._discovered = package is None
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -33,21 +42,45 @@ class Registry(Generic[T]):
 
         return add
 
+    def discover(self) -> None:
+        """Import every module of the package (again: modules added since are picked up too)."""
+        self._discovered = True
+        package = importlib.import_module(self.package)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{self.package}.{module.name}")
+
+    def _all(self) -> dict[str, T]:
+        if not self._discovered:
+            self.discover()
+        return self._entries
+
     def get(self, name: str) -> T:
+        entries = self._all()
         try:
-            return self._entries[name]
+            return entries[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
+            close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownName(
-                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}"
+                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(entries))}"
             ) from None
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(self._all())
+
+    def items(self) -> list[tuple[str, T]]:
+        return [(name, self._all()[name]) for name in self.names()]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._all()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+def names_registry(kind: str, names) -> Registry[str]:
+    """A registry of plain names (files found on disk), for the same "did you mean" errors."""
+    registry: Registry[str] = Registry(kind)
+    for name in names:
+        registry.register(name)(name)
+    return registry

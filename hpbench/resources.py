@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hpbench.registry import names_registry
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -16,3 +18,14 @@ def bundled_dir(name: str) -> Path:
     if checkout.is_dir():
         return checkout
     return _PACKAGE / "_bundled" / name
+
+
+def bundled_yaml(folder: str, name_or_path: str | Path, kind: str) -> Path:
+    """A YAML file given by path, or by name from a bundled folder ("did you mean" for an unknown name)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    path = bundled_dir(folder) / f"{name_or_path}.yaml"
+    if not path.is_file():
+        names_registry(kind, (p.stem for p in bundled_dir(folder).glob("*.yaml"))).get(str(name_or_path))
+    return path

@@ -1,16 +1,23 @@
-"""Shared fixtures: synthetic raw samples, their prepared files, and the real-sample folder."""
+"""Shared fixtures: the synthetic raw sample of every converter, prepared files, the real-sample folder.
+
+``synth_<dataset>`` is (raw folder, truth records) of the small sample the dataset's converter
+declares (hpbench.converters.SyntheticSample), written once per session, and ``prepared_<dataset>``
+its prepared file: a new converter is covered without a new fixture.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from hpbench.cli import main
-from hpbench.synth.writers import write_sample
+from hpbench.converters import CONVERTERS
 
 ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = Path(__file__).parent / "assets" / "yolov5n-synthetic-wider.pt"  # YOLOv5n on synthetic WIDER (its .json)
 
 
 def real_samples_dir() -> Path:
@@ -32,74 +39,60 @@ def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.fixture(scope="session")
-def synth_300w_lp(tmp_path_factory):
-    """(raw folder, truth records) of 60 synthetic 300W-LP images: 6 faces × 5 views × flip."""
-    out = tmp_path_factory.mktemp("raw") / "300w_lp"
-    return out, write_sample("300w_lp", out, 60, seed=3, size=160)
-
-
-@pytest.fixture(scope="session")
-def synth_aflw2000(tmp_path_factory):
-    """(raw folder, truth records) of 120 synthetic AFLW2000 images."""
-    out = tmp_path_factory.mktemp("raw") / "aflw2000"
-    return out, write_sample("aflw2000", out, 120, seed=5, size=200)
-
-
-@pytest.fixture(scope="session")
-def prepared_aflw2000(synth_aflw2000, tmp_path_factory) -> Path:
-    from hpbench.datasets.prepare import prepare
-
-    out = tmp_path_factory.mktemp("data")
-    prepare("aflw2000", synth_aflw2000[0], out, progress=False)
-    return out / "aflw2000.h5"
-
-
-@pytest.fixture(scope="session")
-def synth_aflw(tmp_path_factory):
-    """(raw folder, truth records) of 70 synthetic AFLW images (about 85 faces)."""
-    out = tmp_path_factory.mktemp("raw") / "aflw"
-    return out, write_sample("aflw", out, 70, seed=2, size=200)
-
-
-@pytest.fixture(scope="session")
-def synth_biwi(tmp_path_factory):
-    """(raw folder, truth records) of 72 synthetic BIWI frames, 3 per sequence."""
-    out = tmp_path_factory.mktemp("raw") / "hpdb"
-    return out, write_sample("biwi", out, 72, seed=4)
-
-
-@pytest.fixture(scope="session")
-def synth_xgaze(tmp_path_factory):
-    """(raw folder, truth records) of 90 synthetic ETH-XGaze patches (3 subjects, one a test subject)."""
-    out = tmp_path_factory.mktemp("raw") / "xgaze"
-    return out, write_sample("xgaze", out, 90, seed=6, size=112)
-
-
 def prepared(tmp_path_factory, dataset: str, src, **options) -> Path:
-    from hpbench.datasets.prepare import prepare
+    from hpbench.converters.prepare import prepare
 
     out = tmp_path_factory.mktemp("data")
-    prepare(dataset, src, out, progress=False, **options)
-    return out / f"{dataset}.h5"
+    return Path(prepare(dataset, src, out, progress=False, **options).output)
+
+
+def _synthetic_fixture(dataset: str):
+    @pytest.fixture(scope="session", name=f"synth_{dataset}")
+    def raw_sample(tmp_path_factory):
+        out = tmp_path_factory.mktemp("raw") / dataset
+        return out, CONVERTERS.get(dataset).synthetic.write(out)
+
+    raw_sample.__doc__ = f"(raw folder, truth records) of the declared synthetic {dataset} sample."
+    return raw_sample
+
+
+def _prepared_fixture(dataset: str):
+    @pytest.fixture(scope="session", name=f"prepared_{dataset}")
+    def prepared_sample(request, tmp_path_factory) -> Path:
+        return prepared(tmp_path_factory, dataset, request.getfixturevalue(f"synth_{dataset}")[0])
+
+    prepared_sample.__doc__ = f"The declared synthetic {dataset} sample, prepared (read-only: tests share it)."
+    return prepared_sample
+
+
+for _name, _converter in CONVERTERS.items():
+    if _converter.synthetic is not None:
+        globals()[f"synth_{_name}"] = _synthetic_fixture(_name)
+        globals()[f"prepared_{_name}"] = _prepared_fixture(_name)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to reach the network fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[:2]}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture(scope="session")
-def synth_lsp(tmp_path_factory):
-    out = tmp_path_factory.mktemp("raw") / "lsp"
-    return out, write_sample("lsp", out, 30, seed=8, size=160)
-
-
-@pytest.fixture(scope="session")
-def synth_lspet(tmp_path_factory):
-    out = tmp_path_factory.mktemp("raw") / "lspet"
-    return out, write_sample("lspet", out, 30, seed=9, size=160)
-
-
-@pytest.fixture(scope="session")
-def synth_mpii(tmp_path_factory):
-    out = tmp_path_factory.mktemp("raw") / "mpii"
-    return out, write_sample("mpii", out, 40, seed=10, size=160)
+def private_cache(tmp_path_factory):
+    """ultralytics' config folder (font, settings) in a temporary folder, set before its first import."""
+    previous = os.environ.get("HPBENCH_CACHE")
+    os.environ["HPBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if previous is None:
+        os.environ.pop("HPBENCH_CACHE", None)
+    else:
+        os.environ["HPBENCH_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -13,48 +13,26 @@ a CPU, so CI trains one epoch to prove the command works offline.
 from __future__ import annotations
 
 import json
-import os
 import socket
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from hpbench.bboxes.relabel import choose_face, iou
-from hpbench.bboxes.wider import WiderCounts, parse_ground_truth, prepare_wider, yolo_lines
+from hpbench.bboxes.wider import (
+    WiderCounts,
+    parse_ground_truth,
+    prepare_wider,
+    yolo_lines,
+)
+from hpbench.converters.verify import verify_file
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
 from hpbench.synth.writers import write_sample
-from hpbench.verify import verify_file
-from tests.conftest import prepared, run_cli
+from tests.conftest import WEIGHTS, prepared, run_cli
 
-ASSETS = Path(__file__).parent / "assets"
-WEIGHTS = ASSETS / "yolov5n-synthetic-wider.pt"
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to reach the network fails the test."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[:2]}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    """ultralytics' config folder (font, settings) in a temporary folder, set before its first import."""
-    previous = os.environ.get("HPBENCH_CACHE")
-    os.environ["HPBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if previous is None:
-        os.environ.pop("HPBENCH_CACHE", None)
-    else:
-        os.environ["HPBENCH_CACHE"] = previous
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def test_real_wider_val_file_counts(real_samples):
@@ -174,7 +152,7 @@ def test_box_file_header_and_rows(relabelled):
     header, rows = read_box_csv(out / "aflw2000.yolo.csv")
     assert header["weights_sha256"] == file_sha256(WEIGHTS) and header["source"] == "yolo"
     assert header["counts"] == " ".join(f"{k}={v}" for k, v in sorted(summary["counts"].items()))
-    assert len(rows) == len(records) and not (out / "aflw2000.yolo.csv.partial").exists()
+    assert len(rows) == len(records) and not (out / "aflw2000.yolo.csv.progress").exists()
     data = HPFile(path)
     np.testing.assert_allclose(rows[data.keys[0]][0], data.box("yolo")[0], atol=0.01)
 
@@ -201,7 +179,7 @@ def test_relabelling_resumes_after_an_interruption(relabelled, monkeypatch, tmp_
     monkeypatch.setattr(module.Detector, "__call__", interrupted)
     with pytest.raises(Interrupted):
         module.relabel("aflw2000", WEIGHTS, path.parent, tmp_path, batch_size=10, imgsz=160, progress=False)
-    partial = tmp_path / "aflw2000.yolo.csv.partial"
+    partial = tmp_path / "aflw2000.yolo.csv.progress"
     assert len(partial.read_text().splitlines()) == 2 + 20  # header, columns, two finished batches
     calls.clear()
     module.relabel("aflw2000", WEIGHTS, path.parent, tmp_path, batch_size=10, imgsz=160, progress=False)
@@ -237,3 +215,18 @@ def test_box_picture(relabelled, tmp_path, capsys):
                              tmp_path / "grid.png")
     assert code == 0, err
     assert cv2.imread(str(tmp_path / "grid.png")).shape == (2 * 256, 4 * 256, 3)
+
+
+def test_the_detector_leaves_torchs_thread_count_alone():
+    """ultralytics sets torch's CPU threads to cores − 1 when it picks a device; hpbench restores them."""
+    import torch
+
+    from hpbench.bboxes.detector import Detector
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Detector(WEIGHTS)([np.zeros((160, 160, 3), np.uint8)])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpbench.data import crop_image, cut, hopenet_aflw2000_region, kd_region, resize, square_region
+from hpbench.data.crops import (
+    crop_image,
+    cut,
+    hopenet_aflw2000_region,
+    kd_region,
+    resize,
+    square_region,
+)
 
 
 def test_kd_region_clips_and_truncates():
@@ -43,3 +50,36 @@ def test_resize_modes():
 def test_empty_crop_is_an_error():
     with pytest.raises(ValueError, match="empty region"):
         crop_image(np.zeros((10, 10, 3), np.uint8), (20, 20, 30, 30), "kd", 8)
+
+
+def _with_partial_boxes(prepared_aflw2000, tmp_path):
+    """A copy of the synthetic AFLW2000 file whose 'partial' boxes are missing for the first 3 samples."""
+    import shutil
+
+    from hpbench.format import HPFile, add_box_source
+
+    path = tmp_path / "aflw2000.h5"
+    shutil.copy(prepared_aflw2000, path)
+    boxes = HPFile(path).box("landmarks").astype(np.float64)
+    boxes[:3] = np.nan
+    add_box_source(path, "partial", boxes)
+    return path
+
+
+def test_missing_boxes_fall_back_and_are_counted_or_refused(prepared_aflw2000, tmp_path):
+    from hpbench.data.headpose import dataset_for
+    from hpbench.errors import HpbenchError
+    from hpbench.protocols import load_protocol, select
+
+    _with_partial_boxes(prepared_aflw2000, tmp_path)
+    protocol = tmp_path / "partial.yaml"
+    protocol.write_text("{name: partial, version: 1, task: headpose, crop: kd, metrics: [mae], splits: {test: "
+                        "[{dataset: aflw2000, boxes: partial}]}}")
+    (selection,) = select(load_protocol(protocol), "test", tmp_path)
+    assert selection.entry.reference == "landmarks"  # the converter's reference box
+    dataset = dataset_for(selection, "kd", missing_face="fallback")
+    first = np.flatnonzero(selection.indices < 3)
+    assert dataset.fallback.sum() == len(first) and dataset.fallback[first].all()
+    np.testing.assert_array_equal(dataset.boxes[first], selection.data.box("landmarks")[selection.indices[first]])
+    with pytest.raises(HpbenchError, match=f"{len(first)} selected samples have no 'partial' box"):
+        dataset_for(selection, "kd", missing_face="refuse")

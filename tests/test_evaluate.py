@@ -13,9 +13,10 @@ import torch
 import torchvision
 import yaml
 
-from hpbench.data import Preprocessing
+from hpbench.data.transforms import Preprocessing
 from hpbench.models import create_model
-from hpbench.models.loading import CHECKPOINT_FORMAT, save_torchscript
+from hpbench.models.checkpoint import CHECKPOINT_FORMAT
+from hpbench.models.loading import save_torchscript
 from tests.conftest import run_cli
 
 

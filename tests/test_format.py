@@ -173,3 +173,14 @@ def test_verify_cli_exit_codes(tmp_path, capsys):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5")
     code, out, _ = run_cli(capsys, "verify", tmp_path / "junk.h5")
     assert code == 1 and "not an HDF5 file" in out
+
+
+def test_atomic_writes_appear_whole_or_not_at_all(tmp_path):
+    from hpbench.io import atomic_path, write_text_atomic
+
+    assert write_text_atomic(tmp_path / "a.json", "{}\n").read_text() == "{}\n"
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "b.json") as partial:
+            partial.write_text("half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 from hpbench.errors import HpbenchError
-from hpbench.leaderboard import build_files, check, leaderboards_dir, load_records
+from hpbench.evaluation.leaderboard import (
+    build_files,
+    check,
+    leaderboards_dir,
+    load_records,
+)
 from tests.conftest import run_cli
 
 
@@ -117,3 +122,16 @@ def test_malformed_records_name_the_file(board):
     bad.write_text("{not json")
     with pytest.raises(HpbenchError, match="not readable JSON"):
         build_files(board)
+
+
+def test_a_record_reads_and_writes_back_unchanged(board):
+    from hpbench.evaluation.records import ResultRecord
+
+    path = _record(board)
+    record = ResultRecord.load(path)
+    assert record.to_json() == path.read_text() and record.leaderboard_name == path.name
+    content = json.loads(path.read_text())
+    content["results"][next(iter(content["results"]))]["countz"] = {}
+    path.write_text(json.dumps(content))
+    with pytest.raises(HpbenchError, match="unknown key 'results.aflw2000.countz'"):
+        ResultRecord.load(path)

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from hpbench.datasets.prepare import prepare
+from hpbench.converters.prepare import prepare
 from hpbench.format import HPFile
 from hpbench.pose import inside_range
 from tests.conftest import run_cli
@@ -162,7 +162,7 @@ def test_console_script_end_to_end(tmp_path):
 
 
 def test_verify_compares_counts_with_the_published_ones(prepared_aflw2000):
-    from hpbench.verify import verify_file
+    from hpbench.converters.verify import verify_file
 
     report = verify_file(prepared_aflw2000)
     statuses = {check.name: (check.status, check.message) for check in report.checks}

@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
 from hpbench.pose import inside_range
-from hpbench.protocols import keys_sha256, list_protocols, load_protocol, protocols_dir, select
+from hpbench.protocols import (
+    keys_sha256,
+    list_protocols,
+    load_protocol,
+    protocols_dir,
+    select,
+)
 from hpbench.registry import UnknownName
-from tests.conftest import prepared, run_cli
+from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, synth_aflw, synth_biwi, synth_300w_lp, synth_xgaze):
-    """One folder with prepared synthetic AFLW, BIWI, 300W-LP and ETH-XGaze files."""
-    folder = None
-    for dataset, (raw, _) in (("aflw", synth_aflw), ("biwi", synth_biwi), ("300w_lp", synth_300w_lp),
-                              ("xgaze", synth_xgaze)):
-        path = prepared(tmp_path_factory, dataset, raw)
-        if folder is None:
-            folder = path.parent
-        else:
-            path.rename(folder / path.name)
+def data_dir(tmp_path_factory, prepared_aflw, prepared_biwi, prepared_300w_lp, prepared_xgaze):
+    """One folder with (links to) the prepared synthetic AFLW, BIWI, 300W-LP and ETH-XGaze files."""
+    folder = tmp_path_factory.mktemp("protocol-data")
+    for path in (prepared_aflw, prepared_biwi, prepared_300w_lp, prepared_xgaze):
+        (folder / path.name).symlink_to(path)
     return folder
 
 
@@ -134,3 +137,20 @@ def test_protocols_cli(data_dir, capsys):
     assert code == 0 and "in file 72 → selected 24 → inside ±99° 24" in out and "5,065" in out
     code, _, err = run_cli(capsys, "protocols", "show", "p1", "--data", data_dir)
     assert code == 1 and "aflw2000.h5 is missing: run `hpbench prepare aflw2000" in err
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"splits": {"test": [{"dataset": "aflw2000", "selct": "all", "boxes": "landmarks"}]}}, "unknown keys ['selct']"),
+    ({"splits": {"test": [{"dataset": "aflw200", "boxes": "landmarks"}]}}, "Did you mean 'aflw2000'"),
+    ({"metrics": ["mae", "pck@0.2"]}, "metric 'pck@0.2' scores bodypose, not headpose"),
+    ({"metrics": ["mea"]}, "unknown metric 'mea'"),
+    ({"missing_face": "drop"}, "missing_face 'drop': for headpose, one of fallback, refuse"),
+    ({"crop": "kd2"}, "unknown crop rule 'kd2'"),
+])
+def test_a_protocol_that_names_what_does_not_exist_fails_on_load(tmp_path, change, words):
+    raw = {"name": "bad", "version": 1, "task": "headpose", "crop": "kd", "metrics": ["mae"],
+           "splits": {"test": [{"dataset": "aflw2000", "boxes": "landmarks"}]}, **change}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(HpbenchError, match=re.escape(words)):
+        load_protocol(path)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.io
 
+from hpbench.converters.verify import verify_file
 from hpbench.format import HPFile
 from hpbench.pose import rotation_from_ypr
-from hpbench.verify import verify_file
 from tests.conftest import run_cli
 
 AFLW2000_NAMES = ["image00050", "image00251", "image00475", "image00514", "image00516", "image01322",

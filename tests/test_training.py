@@ -14,25 +14,25 @@ import pytest
 import torch
 import yaml
 
-from hpbench.augment import PoseAugmentation
-from hpbench.data import HeadPoseDataset, resolve_boxes
-from hpbench.datasets.prepare import prepare
+from hpbench.converters.prepare import prepare
+from hpbench.data.augment import PoseAugmentation
+from hpbench.data.headpose import HeadPoseDataset, resolve_boxes
 from hpbench.demo import mean_predictor_mae
 from hpbench.errors import HpbenchError
-from hpbench.evaluate import evaluate
+from hpbench.evaluation.evaluate import evaluate
 from hpbench.format import HPFile
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.pose import rotation_from_ypr
 from hpbench.protocols import load_protocol, select
+from hpbench.registry import UnknownName
 from hpbench.resources import bundled_dir
 from hpbench.synth.raycast import Placement, project
 from hpbench.synth.scene import random_instance, render_scene
 from hpbench.synth.writers import write_sample
-from hpbench.teacher import teacher_probabilities
-from hpbench.train import flip_signs, load_recipe, train
-from hpbench.registry import UnknownName
+from hpbench.training.recipe import load_recipe
+from hpbench.training.teacher import TeacherTargets, flip_signs, teacher_probabilities
+from hpbench.training.train import train
 from tests.conftest import run_cli
-
 
 # ---------------------------------------------------------------------------------------------- recipes
 
@@ -161,11 +161,12 @@ def test_teacher_cache_is_built_once_and_flips_with_the_image(small, tmp_path):
     data_file = HPFile(selections[0].path)
     boxes, _ = resolve_boxes(data_file, selections[0].indices, "landmarks")
     extra = first["aflw2000"]
-    plain = HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin", extra=extra,
-                            extra_flip=flip_signs("hopenet"))
-    mirrored = HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin", extra=extra,
-                               extra_flip=flip_signs("hopenet"), augment=PoseAugmentation(flip=1.0, rotate=0, colour=False))
-    a, b = plain[0]["extra"].numpy(), mirrored[0]["extra"].numpy()
+    plain = TeacherTargets(HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin"), extra,
+                           flip_signs("hopenet"))
+    mirrored = TeacherTargets(HeadPoseDataset(selections[0].path, selections[0].indices, boxes, "square-margin",
+                                              augment=PoseAugmentation(flip=1.0, rotate=0, colour=False)), extra,
+                              flip_signs("hopenet"))
+    a, b = plain[0]["teacher"].numpy(), mirrored[0]["teacher"].numpy()
     np.testing.assert_array_equal(b[0], a[0, ::-1])  # yaw bins reversed
     np.testing.assert_array_equal(b[1], a[1])  # pitch unchanged
     np.testing.assert_array_equal(b[2], a[2, ::-1])  # roll bins reversed
@@ -204,7 +205,7 @@ KD_SYNTHETIC = ["model.input_size=64", "optimizer.lr=0.001", "batch_size=64", "a
 
 def _mae(checkpoint, data, **options) -> float:
     record = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu", **options)
-    return record["results"]["aflw2000"]["metrics"]["mae"]
+    return record.results["aflw2000"].metrics["mae"]
 
 
 @pytest.mark.slow

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from hpbench import __version__
+from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, add_box_source
+from hpbench.format import HPFile, add_box_source, open_prepared
+from hpbench.io import atomic_path, write_text_atomic
 from hpbench.provenance import file_sha256
 
 CSV_COLUMNS = ("key", "x1", "y1", "x2", "y2", "score", "iou_ref", "status")
@@ -29,11 +31,8 @@ def _number(value: float) -> str:
 
 
 def write_box_csv(path: str | Path, keys, boxes, status=None, score=None, iou=None, header: dict | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".writing")
     counts = Counter(status) if status is not None else {}
-    with open(partial, "w", newline="") as handle:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
         for name, value in {**(header or {}), "hpbench_version": __version__,
                             "counts": " ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "—"}.items():
             handle.write(f"# {name}: {value}\n")
@@ -43,8 +42,7 @@ def write_box_csv(path: str | Path, keys, boxes, status=None, score=None, iou=No
             out.writerow([key, *(_number(v) for v in boxes[i]),
                           _number(score[i]) if score is not None else "", _number(iou[i]) if iou is not None else "",
                           status[i] if status is not None else ""])
-    partial.replace(path)
-    return path
+    return Path(path)
 
 
 def read_box_csv(path: str | Path) -> tuple[dict, dict[str, tuple]]:
@@ -87,8 +85,8 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def _kd_key(dataset: str, path: str, entry: dict) -> str:
-    return f"{path}#{entry['faceid']}" if dataset == "aflw" and "faceid" in entry else path
+def _kd_key(faces_in_key: bool, path: str, entry: dict) -> str:
+    return f"{path}#{entry['faceid']}" if faces_in_key and "faceid" in entry else path
 
 
 def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd") -> ImportReport:
@@ -100,7 +98,7 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
         raise HpbenchError(f"{json_path}: not a readable JSON box file ({err})") from None
     if not isinstance(content, dict):
         raise HpbenchError(f"{json_path}: expected an object of image path → list of boxes")
-    dataset = data.layout.dataset
+    faces_in_key = get_converter(data.layout.dataset).faces_in_key
     position = {key: i for i, key in enumerate(data.keys)}
     boxes = np.full((len(data), 4), np.nan)
     report = ImportReport()
@@ -111,7 +109,7 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
                 box = np.asarray(entry["bbox"], dtype=np.float64).reshape(4)
             except (KeyError, TypeError, ValueError):
                 raise HpbenchError(f"{json_path}: entry for {path!r} has no 4-number 'bbox'") from None
-            key = _kd_key(dataset, path, entry)
+            key = _kd_key(faces_in_key, path, entry)
             types[str(entry.get("type", "—"))] += 1
             if key not in position:
                 report.entries_without_sample.append(key)
@@ -131,7 +129,7 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
     """Write ``bbox/<source>`` in KD's JSON format (``types``: key → "train"/"test", e.g. from a protocol)."""
     data = HPFile(data_path)
     boxes = data.box(source)
-    dataset = data.layout.dataset
+    faces_in_key = get_converter(data.layout.dataset).faces_in_key
     content: dict[str, list] = {}
     for i, key in enumerate(data.keys):
         if not np.isfinite(boxes[i]).all():
@@ -140,8 +138,27 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
         entry = {"bbox": [round(float(v), 2) for v in boxes[i]]}
         if types and key in types:
             entry["type"] = types[key]
-        if dataset == "aflw" and face:
+        if faces_in_key and face:
             entry["faceid"] = int(face)
         content.setdefault(path, []).append(entry)
-    Path(out).write_text(json.dumps(content, indent=1) + "\n")
-    return Path(out)
+    return write_text_atomic(out, json.dumps(content, indent=1) + "\n")
+
+
+def import_and_report(dataset: str, kd_json: str, name: str = "kd", data="data") -> int:
+    """``hpbench bboxes import``: read a KD box file into ``bbox/<name>``; print what matched."""
+    path = open_prepared(data, dataset).path
+    print(import_kd_json(path, kd_json, name).summary(dataset, name))
+    return 0
+
+
+def export_boxes(dataset: str, name: str = "yolo", data="data", kd_json: str | None = None,
+                 csv_file: str | None = None) -> int:
+    """``hpbench bboxes export``: ``bbox/<name>`` as a KD JSON box file and / or an hpbench box CSV."""
+    if not (kd_json or csv_file):
+        raise HpbenchError("export needs --kd-json OUT.json and/or --csv OUT.csv")
+    prepared = open_prepared(data, dataset)
+    if kd_json:
+        print(f"wrote {export_kd_json(prepared.path, name, kd_json)}")
+    if csv_file:
+        print(f"wrote {write_box_csv(csv_file, prepared.keys, prepared.box(name), header={'source': name})}")
+    return 0

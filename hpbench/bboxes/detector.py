@@ -5,7 +5,9 @@ model assets by name, an AMP check model on CUDA, usage events. hpbench sets ``Y
 points ``YOLO_CONFIG_DIR`` at a private folder holding a font (matplotlib's DejaVuSans, saved as
 ``Ultralytics/Arial.ttf``) and settings with ``sync`` off, trains with ``amp=False, plots=False``,
 and writes dataset YAMLs with absolute paths and no ``download:`` key. Arrays given to ``predict``
-are BGR; a list is one batch, so callers chunk it.
+are BGR; a list is one batch, so callers chunk it. ultralytics also sets torch's CPU thread count to
+cores − 1 whenever it picks a device (1 on a 2-core machine, for everything that runs afterwards in
+the process); hpbench puts the count back after each call.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import json
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from hpbench.errors import HpbenchError
+from hpbench.io import write_text_atomic
 from hpbench.provenance import file_sha256, utc_now
 
 DEFAULT_MODEL = "yolov5n.yaml"
@@ -50,6 +54,18 @@ def ultralytics():
     return module
 
 
+@contextmanager
+def _torch_threads_kept():
+    """Restore torch's CPU thread count after an ultralytics call that changes it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def train_detector(data: str | Path, model: str = DEFAULT_MODEL, epochs: int = 30, imgsz: int = 160,
                    batch: int = 16, device: str = "cpu", out: str | Path = "runs/detector", workers: int = 2,
                    mosaic: float = 0.0, seed: int = 0) -> Path:
@@ -64,9 +80,10 @@ def train_detector(data: str | Path, model: str = DEFAULT_MODEL, epochs: int = 3
         raise HpbenchError(f"--model {model}: no such file (hpbench never downloads weights)")
     out = Path(out).resolve()
     yolo = ultralytics().YOLO(model)
-    yolo.train(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
-               project=str(out.parent), name=out.name, exist_ok=True, amp=False, plots=False, mosaic=mosaic,
-               seed=seed, deterministic=True, verbose=False, val=True)
+    with _torch_threads_kept():
+        yolo.train(data=str(data), epochs=epochs, imgsz=imgsz, batch=batch, device=device, workers=workers,
+                   project=str(out.parent), name=out.name, exist_ok=True, amp=False, plots=False, mosaic=mosaic,
+                   seed=seed, deterministic=True, verbose=False, val=True)
     weights = out / "weights" / "best.pt"
     if not weights.is_file():
         weights = out / "weights" / "last.pt"
@@ -78,8 +95,17 @@ def train_detector(data: str | Path, model: str = DEFAULT_MODEL, epochs: int = 3
               "command": " ".join(["hpbench detector train", f"--data {data}", f"--model {model}",
                                    f"--epochs {epochs}", f"--imgsz {imgsz}", f"--batch {batch}", f"--device {device}"]),
               "date": utc_now(), "ultralytics_version": ultralytics().__version__}
-    weights.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    write_text_atomic(weights.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return weights
+
+
+def train_and_report(data: str, model: str = DEFAULT_MODEL, epochs: int = 30, imgsz: int = 320, batch: int = 16,
+                     device: str = "cpu", out: str | None = None, workers: int = 2, mosaic: float = 0.0) -> int:
+    """``hpbench detector train``: train, then print where the weights and their record are."""
+    weights = train_detector(data, model, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
+                             out=out or "runs/detector", workers=workers, mosaic=mosaic)
+    print(f"weights: {weights}\nrecord:  {weights.with_suffix('.json')}")
+    return 0
 
 
 def _dataset_hash(data_yaml: Path) -> str:
@@ -108,6 +134,7 @@ class Detector:
 
     def __call__(self, images_bgr: list) -> list[tuple]:
         """Per image: (boxes (k, 4) x1 y1 x2 y2, scores (k,))."""
-        results = self.model.predict(images_bgr, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
-                                     device=self.device, verbose=False)
+        with _torch_threads_kept():
+            results = self.model.predict(images_bgr, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                         device=self.device, verbose=False)
         return [(r.boxes.xyxy.cpu().numpy(), r.boxes.conf.cpu().numpy()) for r in results]

@@ -1,14 +1,16 @@
 """``hpbench bboxes relabel DATASET --weights W.pt``: one detector's face box for every sample.
 
-Per image, the detections are matched to the dataset's reference (SPEC §4): the detection with the
-highest IoU with the reference box (300W-LP and AFLW2000: the landmark box; AFLW: its FaceRect;
-ETH-XGaze: the patch), accepted when that IoU reaches ``min_iou``; for BIWI, a box must contain the
-projected head centre and the one whose centre is nearest to it wins. A sample without an acceptable
-detection gets status ``fallback`` and the reference box: never dropped.
+Per image, the detections are matched to the dataset's reference box, which its converter declares
+(300W-LP and AFLW2000: the landmark box; AFLW: its FaceRect; ETH-XGaze: the patch): the detection
+with the highest IoU with it wins, accepted when that IoU reaches ``min_iou``. A converter that
+declares a face anchor (BIWI: the projected head centre) matches by it instead: a box must contain
+the point and the one whose centre is nearest to it wins (Sheka & Samun, Boosting of Head Pose
+Estimation by Knowledge Distillation, §4.2, relabel every dataset with one detector). A sample without
+an acceptable detection gets status ``fallback`` and the reference box: never dropped.
 
 Results go to ``bbox/yolo`` (+ ``_status``, ``_score``, ``_iou``) in the prepared file and to
-``bboxes/<dataset>.yolo.csv``. Long runs write ``….csv.partial`` as they go; a run that finds one made
-with the same weights continues after the samples it already holds.
+``bboxes/<dataset>.yolo.csv``. Long runs journal their rows in ``….csv.progress`` as they go; a run that
+finds one made with the same weights continues after the samples it already holds.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ from tqdm import tqdm
 
 from hpbench.bboxes.boxfiles import CSV_COLUMNS, write_box_csv
 from hpbench.bboxes.detector import Detector
+from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, add_box_source
-from hpbench.protocols import prepared_path
+from hpbench.format import HPFile, add_box_source, open_prepared
 
-REFERENCE_BOX = {"300w_lp": "landmarks", "aflw2000": "landmarks", "aflw": "dataset", "biwi": "projected",
-                 "xgaze": "patch"}
 SOURCE = "yolo"
 
 
@@ -61,7 +61,17 @@ def choose_face(boxes: np.ndarray, scores: np.ndarray, reference: np.ndarray, ce
     return np.asarray(reference, float), float("nan"), float("nan"), "fallback"
 
 
-def _read_partial(path: Path, weights_sha256: str) -> dict[str, list]:
+def reference_and_anchors(data: HPFile) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(reference box source, reference boxes, face anchors or None) as the file's converter declares them."""
+    converter = get_converter(data.layout.dataset)
+    if converter.reference_box is None:
+        raise HpbenchError(f"{converter.name} has no reference box to match faces against (head-pose datasets only)")
+    anchors = (np.stack([data.meta(column) for column in converter.face_anchor], axis=1)
+               if converter.face_anchor else None)
+    return converter.reference_box, data.box(converter.reference_box), anchors
+
+
+def _read_journal(path: Path, weights_sha256: str) -> dict[str, list]:
     if not path.is_file():
         return {}
     with open(path, newline="") as handle:
@@ -73,22 +83,17 @@ def _read_partial(path: Path, weights_sha256: str) -> dict[str, list]:
 
 def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size: int = 16, imgsz: int | None = None,
             conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", progress: bool = True) -> dict:
-    path = prepared_path(data_dir, dataset)
-    data = HPFile(path)
-    if dataset not in REFERENCE_BOX:
-        raise HpbenchError(f"{dataset} has no reference box to match faces against (head-pose datasets only)")
-    reference = data.box(REFERENCE_BOX[dataset])
-    centres = (np.stack([data.meta("head_center_x"), data.meta("head_center_y")], axis=1)
-               if dataset == "biwi" else None)
+    data = open_prepared(data_dir, dataset)
+    reference_source, reference, centres = reference_and_anchors(data)
     detector = Detector(weights, imgsz=imgsz, conf=conf, device=device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / f"{dataset}.{SOURCE}.csv.partial"
-    done = _read_partial(partial, detector.sha256)
+    journal = out_dir / f"{dataset}.{SOURCE}.csv.progress"
+    done = _read_journal(journal, detector.sha256)
     todo = [i for i, key in enumerate(data.keys) if key not in done]
     if not done:
-        partial.write_text(f"# weights_sha256: {detector.sha256}\n" + ",".join(CSV_COLUMNS) + "\n")
-    with open(partial, "a", newline="") as handle, \
+        journal.write_text(f"# weights_sha256: {detector.sha256}\n" + ",".join(CSV_COLUMNS) + "\n")
+    with open(journal, "a", newline="") as handle, \
             tqdm(total=len(data), initial=len(data) - len(todo), unit="img", desc=f"relabel {dataset}",
                  disable=not progress) as bar:
         out = csv.writer(handle, lineterminator="\n")
@@ -101,19 +106,30 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
                 out.writerow([data.keys[i], *(repr(float(v)) for v in box), repr(score), repr(overlap), status])
             handle.flush()
             bar.update(len(batch))
-    rows = _read_partial(partial, detector.sha256)
+    rows = _read_journal(journal, detector.sha256)
     boxes = np.array([[float(rows[k][c]) for c in ("x1", "y1", "x2", "y2")] for k in data.keys])
     score = np.array([float(rows[k]["score"]) for k in data.keys])
     overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])
     status = [rows[k]["status"] for k in data.keys]
     header = {"source": SOURCE, "dataset": dataset, "weights_sha256": detector.sha256,
-              "reference": REFERENCE_BOX[dataset], "min_iou": min_iou, "imgsz": detector.imgsz, "conf": conf}
+              "reference": reference_source, "min_iou": min_iou, "imgsz": detector.imgsz, "conf": conf}
     csv_path = write_box_csv(out_dir / f"{dataset}.{SOURCE}.csv", data.keys, boxes, status, score, overlap, header)
     data.close()
-    add_box_source(path, SOURCE, boxes, status, score, overlap, attrs={"weights_sha256": detector.sha256,
-                                                                        "detector": "ultralytics YOLO"})
-    partial.unlink()
+    add_box_source(data.path, SOURCE, boxes, status, score, overlap, attrs={"weights_sha256": detector.sha256,
+                                                                             "detector": "ultralytics YOLO"})
+    journal.unlink()
     counts = Counter(status)
     detected = np.array([s == "detected" for s in status])
-    return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(path),
+    return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(data.path),
             "mean_iou_ref": float(np.nanmean(overlap[detected])) if detected.any() else float("nan")}
+
+
+def relabel_and_report(dataset: str, weights, data="data", out=None, batch: int = 16, imgsz: int | None = None,
+                       conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu") -> int:
+    """``hpbench bboxes relabel``: relabel, then print the counts and where the boxes went."""
+    summary = relabel(dataset, weights, data, out or "bboxes", batch_size=batch, imgsz=imgsz, conf=conf,
+                      min_iou=min_iou, device=device)
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
+    print(f"{dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")
+    print(f"box file: {summary['csv']}\nwritten into: {summary['file']} (bbox/{SOURCE})")
+    return 0

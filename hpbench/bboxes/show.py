@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpbench.bboxes.relabel import REFERENCE_BOX
+from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile
+from hpbench.format import HPFile, open_prepared
+from hpbench.io import write_bytes_atomic
 
 TILE = 256
 COLOURS = {"reference": (255, 128, 0), "detected": (0, 200, 0), "fallback": (0, 0, 255)}  # BGR
@@ -20,10 +21,10 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
     """Draw ``n`` samples, fallbacks first: the reference box in blue, the ``source`` box in green
     (red where it fell back to the reference)."""
     data = HPFile(path)
-    dataset = data.layout.dataset
     if source not in data.layout.box_sources:
         raise HpbenchError(f"{path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)})")
-    boxes, reference = data.box(source), data.box(REFERENCE_BOX.get(dataset, source))
+    reference = data.box(get_converter(data.layout.dataset).reference_box or source)
+    boxes = data.box(source)
     status = data.box_status(source)
     status = status if status is not None else np.where(np.isfinite(boxes).all(axis=1), "detected", "fallback")
     order = np.random.default_rng(seed).permutation(len(data))
@@ -48,6 +49,12 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
     while len(tiles) % columns:
         tiles.append(np.zeros((TILE, TILE, 3), np.uint8))
     grid = np.vstack([np.hstack(tiles[r:r + columns]) for r in range(0, len(tiles), columns)])
-    out = Path(out)
-    cv2.imwrite(str(out), grid)
-    return out
+    ok, encoded = cv2.imencode(".png", grid)
+    return write_bytes_atomic(out, encoded.tobytes())
+
+
+def show_boxes(dataset: str, name: str = "yolo", data="data", n: int = 16, out: str | None = None) -> int:
+    """``hpbench bboxes show``: write the picture of ``n`` samples' boxes."""
+    path = open_prepared(data, dataset).path
+    print(f"wrote {box_grid(path, name, n, out or f'{dataset}-{name}-boxes.png')}")
+    return 0

@@ -2,7 +2,9 @@
 
 Names read ``family.backbone`` (``kd_student.resnet18``, ``hopenet.resnet50``). Every model is a
 ``HeadPoseModel``: ``forward`` gives the raw outputs its loss needs, ``predict`` the angles in the
-model's own ``convention`` (hpbench.pose), which evaluation converts to the canonical one.
+model's own ``convention`` (hpbench.pose), which evaluation converts to the canonical one. A family
+is one module of this package with its ``@register_model`` factories: the registry imports every
+module of the package on first use.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Callable
 from hpbench.models.base import HeadPoseModel
 from hpbench.registry import Registry
 
-MODELS: Registry[Callable[..., HeadPoseModel]] = Registry("model")
+MODELS: Registry[Callable[..., HeadPoseModel]] = Registry("model", package=__name__)
 
 
 def register_model(name: str):
@@ -31,4 +33,7 @@ def create_model(name: str, **config) -> HeadPoseModel:
     return model
 
 
-from hpbench.models import hopenet, kd  # noqa: E402,F401  (register the architectures)
+def print_models(pattern: str = "*") -> int:
+    """``hpbench models``: the registered architectures matching ``pattern``."""
+    print("\n".join(list_models(pattern)))
+    return 0

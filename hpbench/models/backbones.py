@@ -9,6 +9,7 @@ import torchvision
 from torch import nn
 
 from hpbench.errors import HpbenchError
+from hpbench.models.checkpoint import read_torch_file
 
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 
@@ -37,10 +38,9 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         raise HpbenchError(f"--pretrained {path}: no such file (hpbench never downloads weights)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds on a bad file
-        raise HpbenchError(f"{path}: not a readable state dict ({type(err).__name__}: {err})") from None
+    state = read_torch_file(path)
+    if not isinstance(state, dict):
+        raise HpbenchError(f"{path}: not a state dict")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

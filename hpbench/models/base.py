@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpbench.data import Preprocessing
+from hpbench.data.transforms import Preprocessing
 
 
 class HeadPoseModel(nn.Module):
@@ -18,10 +18,17 @@ class HeadPoseModel(nn.Module):
     arch = ""
     config: dict = {}
     decoding = "centre"  # how rvc probabilities become angles: "centre" or HopeNet's "left-edge"
+    backbone_attribute = "backbone"  # the pretrained trunk: its parameters form the "backbone" group
 
     def __init__(self, input_size: int = 224):
         super().__init__()
         self.preprocessing = Preprocessing(input_size=input_size)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """The trunk's parameters ("backbone") and the rest ("heads"), for per-group learning rates."""
+        trunk = {id(p) for p in getattr(self, self.backbone_attribute).parameters()}
+        return {"backbone": [p for p in self.parameters() if id(p) in trunk],
+                "heads": [p for p in self.parameters() if id(p) not in trunk]}
 
     @property
     def rvc_head(self) -> nn.Module | None:

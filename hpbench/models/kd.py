@@ -1,4 +1,5 @@
-"""KD (Sheka & Samun, seed 001): the stage-1 base network and the stage-2 student.
+"""KD (Sheka & Samun, Boosting of Head Pose Estimation by Knowledge Distillation, §3): the stage-1
+base network and the stage-2 student.
 
 Outputs are in KD's convention: [pitch, yaw, roll] with pitch negated (hpbench.pose convention
 ``kd``); decoding is the softmax expectation over the 1° bins' centres −98.5 … 98.5.
@@ -24,6 +25,7 @@ BASE_BIN_SIZES = (1, 2, 3, 4)
 
 class _KDNetwork(HeadPoseModel):
     convention = "kd"
+    backbone_attribute = "encoder_net"
 
     def __init__(self, depth: int, pretrained: str | None, input_size: int):
         super().__init__(input_size)
@@ -85,7 +87,7 @@ def _factory(cls, depth: int, description: str):
     def factory(**config):
         return cls(depth=depth, **config)
 
-    factory.__doc__ = f"{description}, ResNet-{depth} (Sheka & Samun, seed 001)."
+    factory.__doc__ = f"{description}, ResNet-{depth} (Sheka & Samun, Boosting of Head Pose Estimation by KD)."
     return factory
 
 

@@ -22,13 +22,13 @@ from typing import Callable
 
 import torch
 
-from hpbench.data import Preprocessing
+from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.models import create_model
+from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.pose import get_convention
 from hpbench.provenance import file_sha256
 
-CHECKPOINT_FORMAT = "hpbench-checkpoint"
 METADATA_FILE = "hpbench.json"
 
 
@@ -89,18 +89,6 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
                        crop=metadata.get("crop"), sha256=file_sha256(path), path=path, config=metadata)
 
 
-def _unpickle(path: Path, trust: bool):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
-    except Exception as err:  # torch raises many kinds here
-        if not trust and ("weights_only" in str(err) or "Unsupported global" in str(err)):
-            raise HpbenchError(
-                f"{path}: holds Python objects beyond tensors, and unpickling them can run code. "
-                "Pass --trust-checkpoint if you trust where the file comes from."
-            ) from None
-        raise HpbenchError(f"{path}: not a readable model file ({type(err).__name__}: {err})") from None
-
-
 def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -119,12 +107,13 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         get_convention(convention)  # fail early on an unknown name
     if _is_torchscript(path):
         return _load_torchscript(path, convention, device)
-    content = _unpickle(path, trust)
+    content = read_torch_file(path, trust)
     crop = None
-    if isinstance(content, dict) and content.get("format") == CHECKPOINT_FORMAT:
-        arch = arch or content["arch"]
-        config = dict(content.get("config", {}))
-        kind, state, crop = "checkpoint", content["state_dict"], content.get("crop")
+    if is_checkpoint(content):
+        checkpoint = Checkpoint.from_dict(content, path)
+        arch = arch or checkpoint.arch
+        config = dict(checkpoint.config)
+        kind, state, crop = "checkpoint", checkpoint.state_dict, checkpoint.crop
     elif isinstance(content, dict) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
         if arch is None:
             raise HpbenchError(f"{path} is a bare state dict: name its architecture with --arch (see hpbench models)")

@@ -2,7 +2,8 @@
 
 Each writer renders synthetic heads (or bodies) and stores them exactly as the real dataset ships
 them, quirks included, so the converters are exercised end to end. Each returns the ground truth it
-wrote, one ``TruthRecord`` per sample the converter should produce.
+wrote, one ``TruthRecord`` per sample the converter should produce. A writer is one module of this
+package with its ``@register_writer``; the registry imports every module of the package.
 """
 
 from __future__ import annotations
@@ -33,7 +34,21 @@ class TruthRecord:
     excluded: str = ""  # why the converter must leave this sample out ("" = it converts it)
 
 
-WRITERS: Registry[Callable[..., list[TruthRecord]]] = Registry("synthetic sample writer")
+@dataclass(frozen=True)
+class SyntheticWriter:
+    write: Callable[..., list[TruthRecord]]  # (out, n, seed, size=…, workers=…, progress=…) → truth records
+    next_step: str  # the command that reads what it wrote ({out} is filled in)
+
+
+WRITERS: Registry[SyntheticWriter] = Registry("synthetic sample writer", package=__name__)
+
+
+def register_writer(name: str, next_step: str = "hpbench prepare {name} --src {out}"):
+    def add(write):
+        WRITERS.register(name)(SyntheticWriter(write, next_step.replace("{name}", name)))
+        return write
+
+    return add
 
 
 def prepare_output_folder(out: str | Path) -> Path:
@@ -49,7 +64,21 @@ def write_sample(name: str, out: str | Path, n: int, seed: int = 0, **options) -
     writer = WRITERS.get(name)
     if n < 1:
         raise HpbenchError("--n must be at least 1")
-    return writer(prepare_output_folder(out), n, seed, **options)
+    return writer.write(prepare_output_folder(out), n, seed, **options)
+
+
+def synth_and_report(dataset: str, out: str | None = None, n: int = 200, seed: int = 0, size: int | None = None,
+                     workers: int = 1) -> int:
+    """``hpbench synth``: write the sample with a progress bar, then say what reads it."""
+    from tqdm import tqdm
+
+    out = Path(out or f"synth/{dataset}")
+    with tqdm(total=n, unit="img", desc=f"synth {dataset}") as bar:
+        records = write_sample(dataset, out, n, seed=seed, workers=workers, progress=bar.update,
+                               **({"size": size} if size else {}))
+    print(f"wrote {len(records):,} synthetic {dataset} samples to {out}")
+    print(f"next: {WRITERS.get(dataset).next_step.format(out=out)}")
+    return 0
 
 
 def render_records(render, tasks: list, workers: int, progress=None, chunk_size: int = 8) -> list[TruthRecord]:
@@ -66,6 +95,3 @@ def render_records(render, tasks: list, workers: int, progress=None, chunk_size:
 def sample_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of one sample: the same whatever the worker count or order of rendering."""
     return np.random.default_rng([seed, index])
-
-
-from hpbench.synth.writers import aflw, aflw2000, biwi, lsp, mpii, w300lp, wider, xgaze  # noqa: E402,F401  (register the writers)

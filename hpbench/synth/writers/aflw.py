@@ -29,7 +29,7 @@ from hpbench.parallel import ordered_map
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, sample_rng
 from hpbench.synth.writers.aflw2000 import random_pose
 
 SCHEMA = """
@@ -157,7 +157,7 @@ def _write_database(path: Path, rows: dict[str, list], seed: int) -> None:
     db.close()
 
 
-@WRITERS.register("aflw")
+@register_writer("aflw")
 def write_aflw(out: Path, n: int, seed: int = 0, size: int = 450, workers: int = 1, progress=None):
     """``n`` images (about 1.2 faces each) and their ``aflw.sqlite``; see the module docstring."""
     tasks = [(out, seed, image, size) for image in plan(n, seed)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hpbench.synth.scene import render_face_image
-from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
 from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 OUT_OF_RANGE_SHARE = 0.02
@@ -57,7 +57,7 @@ def _render(task: tuple[Path, int, int, int, int]) -> TruthRecord:
     return TruthRecord(key=f"{name}.jpg", ypr=ypr_from_pose_para(para), landmarks=landmarks, head_box=labels.head_box)
 
 
-@WRITERS.register("aflw2000")
+@register_writer("aflw2000")
 def write_aflw2000(out: Path, n: int, seed: int = 0, size: int = 450, workers: int = 1, progress=None):
     """``n`` single-face images with AFLW2000's names and annotation files; see the module docstring."""
     tasks = [(out, seed, i, int(number), size) for i, number in enumerate(image_numbers(n, seed))]

@@ -23,14 +23,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpbench.datasets.biwi import HEAD_RADIUS_MM, SEQUENCE_PERSON, project_point, sphere_box
+from hpbench.converters.biwi import HEAD_RADIUS_MM, SEQUENCE_PERSON, project_point, sphere_box
 from hpbench.errors import HpbenchError
 from hpbench.pose import get_convention, rotation_from_ypr
 from hpbench.synth.background import random_background
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import DepthBuffer, Placement, cast_ellipsoids
 from hpbench.synth.scene import HeadInstance, Lighting, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
 
 WIDTH, HEIGHT = 640, 480
 MM_PER_UNIT = 95.0  # synthetic head units to millimetres
@@ -144,7 +144,7 @@ def _depth_frame(head: HeadModel, ypr: np.ndarray, centre_mm: np.ndarray) -> np.
     return depth
 
 
-@WRITERS.register("biwi")
+@register_writer("biwi")
 def write_biwi(out: Path, n: int, seed: int = 0, size: int | None = None, workers: int = 1, progress=None):
     """``n`` frames over the 24 sequences (at least one each when n ≥ 24); images are 640×480."""
     if size is not None:

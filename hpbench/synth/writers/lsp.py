@@ -19,7 +19,7 @@ import scipy.io
 from hpbench.parallel import ordered_map
 from hpbench.skeletons import LSP_FROM_MPII
 from hpbench.synth.body import render_people
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, sample_rng
 from hpbench.synth.writers.ddfa import write_jpeg
 
 
@@ -59,13 +59,13 @@ def _write(out: Path, n: int, seed: int, size: int, workers: int, progress, digi
                         joints=joints[i], visible=visible[i]) for i, name in enumerate(names)]
 
 
-@WRITERS.register("lsp")
+@register_writer("lsp")
 def write_lsp(out: Path, n: int, seed: int = 0, size: int = 250, workers: int = 1, progress=None):
     """``n`` LSP images (images 1–1000 are LSP's train split, the rest its test split)."""
     return _write(out, n, seed, size, workers, progress, digits=4, flag_is_occluded=True)
 
 
-@WRITERS.register("lspet")
+@register_writer("lspet")
 def write_lspet(out: Path, n: int, seed: int = 0, size: int = 200, workers: int = 1, progress=None):
     """``n`` LSP-extended images (all training images)."""
     return _write(out, n, seed, size, workers, progress, digits=5, flag_is_occluded=False)

@@ -24,7 +24,7 @@ import scipy.io
 
 from hpbench.parallel import ordered_map
 from hpbench.synth.body import render_people
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, sample_rng
 from hpbench.synth.writers.ddfa import write_jpeg
 
 ACTIVITIES = (("running", "sports"), ("bicycling", "bicycling"), ("dancing", "dancing"), ("yoga", "conditioning"))
@@ -122,7 +122,7 @@ def _render(task: tuple[Path, int, int, str, int]):
     return entry, np.array(single, float), plan, truths
 
 
-@WRITERS.register("mpii")
+@register_writer("mpii")
 def write_mpii(out: Path, n: int, seed: int = 0, size: int = 240, workers: int = 1, progress=None):
     """``n`` images (one in five a test image, a third with several people); see the module docstring."""
     (out / "images").mkdir(parents=True)

@@ -25,7 +25,7 @@ from hpbench.synth.background import random_background
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import HeadLabels, default_supersample, random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
 from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 FOLDERS = ("AFW", "HELEN", "IBUG", "LFPW")
@@ -115,7 +115,7 @@ def _render_face(task: tuple[Path, int, int, int, int]) -> list[TruthRecord]:
     return records
 
 
-@WRITERS.register("300w_lp")
+@register_writer("300w_lp")
 def write_300w_lp(out: Path, n: int, seed: int = 0, size: int = 450, workers: int = 1, progress=None):
     """``n`` images (views and their flips) of ceil(n / 10) synthetic faces; see the module docstring."""
     per_face = 2 * VIEWS_PER_FACE

@@ -21,7 +21,7 @@ import numpy as np
 from hpbench.parallel import ordered_map
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, sample_rng
 from hpbench.synth.writers.ddfa import write_jpeg
 
 EVENTS = ("0--Parade", "1--Handshaking", "2--Demonstration", "3--Riot", "4--Dancing")
@@ -67,7 +67,7 @@ def _render(task: tuple[Path, int, int, int]):
                                      boxes={"heads": np.array(boxes).reshape(-1, 4)})
 
 
-@WRITERS.register("wider")
+@register_writer("wider", next_step="hpbench detector prepare-wider --src {out} --out wider-yolo")
 def write_wider(out: Path, n: int, seed: int = 0, size: int = 320, workers: int = 1, progress=None):
     """``n`` scenes over the train and val splits; see the module docstring."""
     tasks = [(out, seed, i, size) for i in range(n)]

@@ -24,7 +24,7 @@ from hpbench.pose import get_convention
 from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import random_instance, render_scene
-from hpbench.synth.writers import WRITERS, TruthRecord, render_records, sample_rng
+from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
 
 CAMERAS = 18
 PER_SUBJECT = 40
@@ -85,7 +85,7 @@ def _render_subject(task: tuple[Path, int, int, str, int, int]) -> list[TruthRec
     ]
 
 
-@WRITERS.register("xgaze")
+@register_writer("xgaze")
 def write_xgaze(out: Path, n: int, seed: int = 0, size: int = 224, workers: int = 1, progress=None):
     """``n`` face patches over subjects of 40; see the module docstring."""
     plan = subject_plan(n)

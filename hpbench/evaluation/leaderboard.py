@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,17 +20,14 @@ from pathlib import Path
 import yaml
 
 from hpbench.errors import HpbenchError
+from hpbench.evaluation.records import ResultRecord
+from hpbench.io import write_bytes_atomic
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
 TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "protocol_version", "hpbench_version", "code_commit",
                     "weights_sha256", "date", "reference", "note")
-RECORD_REQUIRED = {
-    "protocol": ("name", "version", "keys_sha256"),
-    "model": ("file", "sha256", "arch", "convention"),
-    "environment": ("hpbench_version", "code_commit"),
-}
 
 
 @dataclass
@@ -90,59 +86,29 @@ def load_reported(path: Path) -> list[Row]:
     return rows
 
 
-def validate_record(record, path: Path) -> None:
-    """Raise HpbenchError naming the file when a result record lacks what a leaderboard row needs."""
-    problems = []
-    if not isinstance(record, dict):
-        raise HpbenchError(f"{path}: a result record is a JSON object")
-    for section, keys in RECORD_REQUIRED.items():
-        if not isinstance(record.get(section), dict):
-            problems.append(f"no '{section}' section")
-            continue
-        problems += [f"no '{section}.{key}'" for key in keys if key not in record[section]]
-    results = record.get("results")
-    if not isinstance(results, dict) or not results:
-        problems.append("no 'results'")
-    else:
-        for dataset, result in results.items():
-            metrics, counts = (result or {}).get("metrics"), (result or {}).get("counts")
-            if not isinstance(metrics, dict) or not isinstance(metrics.get("mae"), (int, float)):
-                problems.append(f"results.{dataset}: no numeric metrics.mae")
-            if not isinstance(counts, dict) or not isinstance(counts.get("evaluated"), int):
-                problems.append(f"results.{dataset}: no integer counts.evaluated")
-    if not isinstance(record.get("date"), str):
-        problems.append("no 'date'")
-    if problems:
-        raise HpbenchError(f"{path}: malformed result record: {'; '.join(problems)}")
-
-
 def load_records(folder: Path) -> list[Row]:
     rows = []
     for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise HpbenchError(f"{path}: not readable JSON ({err})") from None
-        validate_record(record, path)
-        protocol, model = record["protocol"], record["model"]
-        current = load_protocol(protocol["name"]).version
-        ensemble = (record.get("evaluation") or {}).get("ensemble")
-        name = model["arch"] + (f" + ensemble p={ensemble['pad']},s={ensemble['stride']}" if ensemble else "")
+        record = ResultRecord.load(path)
+        protocol, model = record.protocol, record.model
+        spec = load_protocol(protocol.name)
+        ensemble = record.evaluation.ensemble
+        name = model.arch + (f" + ensemble p={ensemble['pad']},s={ensemble['stride']}" if ensemble else "")
         results = {}
-        for dataset, result in record["results"].items():
-            values = {k.removeprefix("mae_"): v for k, v in result["metrics"].items() if isinstance(v, (int, float))}
-            values.update(n_eval=result["counts"]["evaluated"], n_fallback=result["counts"].get("fallback", 0))
+        for dataset, result in record.results.items():
+            values = {k.removeprefix("mae_"): v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+            values.update(n_eval=result.counts["evaluated"], n_fallback=result.counts.get("fallback", 0))
             results[dataset] = values
-        box_sources = sorted({r.get("box_source", "") for r in record["results"].values()})
+        box_sources = sorted({r.box_source for r in record.results.values()})
+        stale = int(protocol.version) < spec.version
         rows.append(Row(
-            protocol=protocol["name"], model=name,
-            source="reproduced (synthetic data)" if protocol["name"] == "synthetic" else "reproduced",
-            results=results, stale=int(protocol["version"]) < current, box_source=", ".join(box_sources),
-            params_m=model.get("parameters_m"), gflops=model.get("gflops"), protocol_version=int(protocol["version"]),
-            hpbench_version=record["environment"]["hpbench_version"], code_commit=record["environment"]["code_commit"],
-            weights_sha256=model["sha256"], date=record["date"], reference=path.name,
-            note=f"protocol v{protocol['version']} is older than the current v{current}" if
-            int(protocol["version"]) < current else "",
+            protocol=protocol.name, model=name,
+            source="reproduced (synthetic data)" if spec.synthetic else "reproduced",
+            results=results, stale=stale, box_source=", ".join(box_sources),
+            params_m=model.parameters_m, gflops=model.gflops, protocol_version=int(protocol.version),
+            hpbench_version=record.environment["hpbench_version"], code_commit=record.environment["code_commit"],
+            weights_sha256=model.sha256, date=record.date, reference=path.name,
+            note=f"protocol v{protocol.version} is older than the current v{spec.version}" if stale else "",
         ))
     return rows
 
@@ -264,7 +230,7 @@ def build_files(folder: Path | None = None) -> dict[str, bytes]:
                 "sources) and `results/*.json` (records of `hpbench evaluate --record`). Do not edit by hand: "
                 "CI rebuilds and compares. MAE in degrees, no angle wrapping; **bold**: the best comparable, "
                 "current value in its column. A stale row was scored under an older protocol version.", ""]
-    for protocol in sorted(by_protocol, key=lambda name: (name == "synthetic", name)):
+    for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name).synthetic, name)):
         files[f"{protocol}.csv"] = protocol_csv(protocol, by_protocol[protocol]).encode()
         files[f"{protocol}.png"] = protocol_chart(protocol, by_protocol[protocol])
         sections.append(protocol_markdown(protocol, by_protocol[protocol]))
@@ -276,8 +242,7 @@ def build(folder: Path | None = None) -> list[Path]:
     folder = folder or leaderboards_dir()
     written = []
     for name, content in build_files(folder).items():
-        (folder / name).write_bytes(content)
-        written.append(folder / name)
+        written.append(write_bytes_atomic(folder / name, content))
     return written
 
 
@@ -314,3 +279,18 @@ def check(folder: Path | None = None) -> list[str]:
                                     f"committed/{name}", f"rebuilt/{name}", lineterm="", n=1)
         problems.append("\n".join(diff))
     return problems
+
+
+def build_or_check(folder: str | Path | None = None, check_only: bool = False) -> int:
+    """``hpbench leaderboard build [--check]``: rebuild the files, or report how the committed ones differ."""
+    folder = Path(folder) if folder else None
+    if check_only:
+        problems = check(folder)
+        for problem in problems:
+            print(problem)
+        print("leaderboards differ from a rebuild: run hpbench leaderboard build" if problems
+              else "leaderboards are up to date")
+        return 1 if problems else 0
+    for path in build(folder):
+        print(f"wrote {path}")
+    return 0

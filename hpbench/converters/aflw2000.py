@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_inside_99, count_samples, register
-from hpbench.datasets.ddfa_mat import landmark_box, paired_sources, read_ddfa_sample
+from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.ddfa import DDFA_CITATION, ddfa_counts, landmark_box, paired_sources, read_ddfa_sample
 from hpbench.errors import NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import AFLW21
@@ -38,15 +38,8 @@ def read(item: SourceItem) -> Sample:
     return sample
 
 
-register(
-    Converter(
-        name="aflw2000",
-        find_sources=find_sources,
-        read=read,
-        published=(
-            PublishedCount("samples", 2_000, count_samples),
-            PublishedCount("samples inside ±99°", 1_969, count_inside_99),
-        ),
-        citation="Zhu et al., Face Alignment Across Large Poses: A 3D Solution, CVPR 2016",
-    )
-)
+register(Converter(
+    name="aflw2000", find_sources=find_sources, read=read, reference_box="landmarks",
+    published=ddfa_counts(2_000, 1_969), citation=DDFA_CITATION,
+    synthetic=SyntheticSample("aflw2000", n=120, seed=5, size=200),
+))

@@ -7,7 +7,7 @@ Expected folders (``--src``)::
 
 The two files flag visibility in opposite senses; hpbench stores one meaning: ``joints/visible`` is
 true for a visible joint. LSP gives no person box or centre, so ``person/center`` and
-``person/scale`` come from the joints (hpbench.datasets.bodies.person_from_joints). The usual LSP
+``person/scale`` come from the joints (hpbench.converters.bodies.person_from_joints). The usual LSP
 split is kept in ``meta/native_split``: images 1–1000 train, 1001–2000 test; LSPET is all training.
 LSPET coordinates can be negative (joints outside the image); they are stored as given.
 """
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_samples, register
-from hpbench.datasets.bodies import body_layout, person_from_joints
-from hpbench.datasets.ddfa_mat import load_mat
-from hpbench.datasets.images import read_image_file
+from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.bodies import body_layout, person_from_joints
+from hpbench.converters.counts import PublishedCount, count_samples
+from hpbench.converters.ddfa import load_mat
+from hpbench.converters.images import read_image_file
 from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Sample
 from hpbench.skeletons import LSP14
@@ -85,11 +86,13 @@ def read(item: SourceItem) -> Sample:
 register(Converter(
     name="lsp", find_sources=find_lsp, read=read,
     published=(PublishedCount("samples", 2_000, count_samples),),
+    synthetic=SyntheticSample("lsp", n=30, seed=8, size=160),
     citation="Johnson & Everingham, Clustered Pose and Nonlinear Appearance Models for Human Pose Estimation, "
              "BMVC 2010",
 ))
 register(Converter(
     name="lspet", find_sources=find_lspet, read=read,
     published=(PublishedCount("samples", 10_000, count_samples),),
+    synthetic=SyntheticSample("lspet", n=30, seed=9, size=160),
     citation="Johnson & Everingham, Learning Effective Human Pose Estimation from Inaccurate Annotation, CVPR 2011",
 ))

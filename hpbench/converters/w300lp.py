@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_inside_99, count_samples, register
-from hpbench.datasets.ddfa_mat import landmark_box, paired_sources, read_ddfa_sample
+from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.ddfa import DDFA_CITATION, ddfa_counts, landmark_box, paired_sources, read_ddfa_sample
 from hpbench.errors import NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import IBUG68
@@ -60,15 +60,8 @@ def read(item: SourceItem) -> Sample:
     return sample
 
 
-register(
-    Converter(
-        name="300w_lp",
-        find_sources=find_sources,
-        read=read,
-        published=(
-            PublishedCount("samples", 122_450, count_samples),
-            PublishedCount("samples inside ±99°", 122_415, count_inside_99),
-        ),
-        citation="Zhu et al., Face Alignment Across Large Poses: A 3D Solution, CVPR 2016",
-    )
-)
+register(Converter(
+    name="300w_lp", find_sources=find_sources, read=read, reference_box="landmarks",
+    published=ddfa_counts(122_450, 122_415), citation=DDFA_CITATION,
+    synthetic=SyntheticSample("300w_lp", n=60, seed=3, size=160),
+))

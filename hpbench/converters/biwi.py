@@ -28,16 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpbench.datasets import (
-    Converter,
-    PublishedCount,
-    SourceItem,
-    Sources,
-    count_distinct,
-    count_samples,
-    register,
-)
-from hpbench.datasets.images import read_image_file
+from hpbench.converters import Converter, Option, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.counts import PublishedCount, count_distinct, count_samples
+from hpbench.converters.images import read_image_file
 from hpbench.errors import BadSourceFile, NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.pose import get_convention
@@ -176,12 +169,7 @@ def read(item: SourceItem) -> Sample:
     ypr = get_convention("biwi").to_canonical(rotation)
     centre_xy = project_point(centre, calibration)
     sample = Sample(
-        key=item.key,
-        image=data,
-        image_format=fmt,
-        height=height,
-        width=width,
-        ypr=ypr,
+        key=item.key, image=data, image_format=fmt, height=height, width=width, ypr=ypr,
         boxes={"projected": sphere_box(centre, HEAD_RADIUS_MM, calibration)},
         meta={"sequence": sequence, "person": SEQUENCE_PERSON.get(sequence, f"S{sequence:02d}"), "frame": frame,
               "head_center_x": float(centre_xy[0]), "head_center_y": float(centre_xy[1])},
@@ -192,17 +180,13 @@ def read(item: SourceItem) -> Sample:
     return sample
 
 
-register(
-    Converter(
-        name="biwi",
-        find_sources=find_sources,
-        read=read,
-        published=(
-            PublishedCount("samples", 15_677, count_samples),
-            PublishedCount("sequences", 24, count_distinct("sequence")),
-            PublishedCount("people", 20, count_distinct("person")),
-        ),
-        options=("with_depth",),
-        citation="Fanelli et al., Random Forests for Real Time 3D Face Analysis, IJCV 2013",
-    )
-)
+register(Converter(
+    name="biwi", find_sources=find_sources, read=read,
+    reference_box="projected", face_anchor=("head_center_x", "head_center_y"),
+    published=(PublishedCount("samples", 15_677, count_samples),
+               PublishedCount("sequences", 24, count_distinct("sequence")),
+               PublishedCount("people", 20, count_distinct("person"))),
+    options=(Option("with_depth", "also store the depth frames (16-bit PNG)", flag=True),),
+    synthetic=SyntheticSample("biwi", n=72, seed=4),
+    citation="Fanelli et al., Random Forests for Real Time 3D Face Analysis, IJCV 2013",
+))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -19,9 +18,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hpbench import __version__
-from hpbench.datasets import SourceItem, get_converter
+from hpbench.converters import SourceItem, Sources, get_converter
 from hpbench.errors import BadSourceFile, HpbenchError
-from hpbench.format import Sample, Writer
+from hpbench.format import Sample, Writer, prepared_path
+from hpbench.io import write_text_atomic
 from hpbench.parallel import ordered_map
 from hpbench.pose import inside_range
 
@@ -89,6 +89,24 @@ def _read_or_report(dataset: str, item: SourceItem) -> list[Sample] | BadSourceF
     return result if isinstance(result, list) else [result]
 
 
+def _write_samples(writer: Writer, sources: Sources, report: PrepareReport, skip_bad: bool, workers: int,
+                   progress: bool) -> None:
+    """Read every item (in worker processes with ``workers`` > 1) and append its samples in order."""
+    reader = partial(_read_or_report, report.dataset)
+    with tqdm(total=report.found, unit="sample", desc=f"prepare {report.dataset}", disable=not progress) as bar:
+        for item, result in zip(sources.items, ordered_map(reader, sources.items, workers=workers)):
+            bar.update(item.count)
+            if isinstance(result, BadSourceFile):
+                if not skip_bad:
+                    raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
+                report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
+                continue
+            for sample in result:
+                writer.append(sample)
+                if report.inside_99 is not None:
+                    report.inside_99 += bool(inside_range(sample.ypr))
+
+
 def prepare(
     dataset: str,
     src: str | Path,
@@ -101,13 +119,14 @@ def prepare(
 ) -> PrepareReport:
     """Convert ``src`` into ``out_dir/<dataset>.h5``; ``options`` go to the converter (e.g. with_depth)."""
     converter = get_converter(dataset)
-    unknown = sorted(set(options) - set(converter.options))
+    known = [option.name for option in converter.options]
+    unknown = sorted(set(options) - set(known))
     if unknown:
-        raise HpbenchError(f"{dataset} takes no option {', '.join(unknown)} (it takes: {', '.join(converter.options) or 'none'})")
+        raise HpbenchError(f"{dataset} takes no option {', '.join(unknown)} (it takes: {', '.join(known) or 'none'})")
     src, out_dir = Path(src), Path(out_dir)
     if not src.is_dir():
         raise HpbenchError(f"--src {src}: no such folder")
-    output = out_dir / f"{dataset}.h5"
+    output = prepared_path(out_dir, dataset)
     if output.exists() and not overwrite:
         raise HpbenchError(f"{output} already exists; pass --overwrite to replace it")
     started = time.perf_counter()
@@ -115,32 +134,21 @@ def prepare(
     published = next((p.value for p in converter.published if p.what == "samples"), None)
     report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
                            options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)
-    headpose = sources.layout.task == "headpose"
-    report.inside_99 = 0 if headpose else None
-    reader = partial(_read_or_report, dataset)
+    report.inside_99 = 0 if sources.layout.task == "headpose" else None
     with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
-        with tqdm(total=report.found, unit="sample", desc=f"prepare {dataset}", disable=not progress) as bar:
-            for item, result in zip(sources.items, ordered_map(reader, sources.items, workers=workers)):
-                bar.update(item.count)
-                if isinstance(result, BadSourceFile):
-                    if not skip_bad:
-                        raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
-                    report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
-                    continue
-                for sample in result:
-                    writer.append(sample)
-                    if headpose:
-                        report.inside_99 += bool(inside_range(sample.ypr))
+        _write_samples(writer, sources, report, skip_bad, workers, progress)
         if writer.count == 0:
             raise HpbenchError(f"no sample of {src} could be converted ({len(report.skipped)} files skipped)")
         report.content_sha256 = writer.commit()
     report.written = writer.count
     report.seconds = time.perf_counter() - started
-    _write_json(report.report_path, asdict(report))
+    write_text_atomic(report.report_path, json.dumps(asdict(report), indent=2) + "\n")
     return report
 
 
-def _write_json(path: Path, content: dict) -> None:
-    partial_path = path.with_name(path.name + ".partial")
-    partial_path.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(partial_path, path)
+def prepare_and_report(dataset: str, src: str | Path, out: str | Path, workers: int, skip_bad: bool,
+                       overwrite: bool, **options) -> int:
+    """``hpbench prepare``: convert, then print the report's summary."""
+    given = {name: value for name, value in options.items() if value not in (None, False)}
+    print(prepare(dataset, src, out, workers=workers, skip_bad=skip_bad, overwrite=overwrite, **given).summary())
+    return 0

@@ -11,10 +11,19 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from hpbench.converters import SourceItem
+from hpbench.converters.counts import PublishedCount, count_inside_99, count_samples
+from hpbench.converters.images import read_image_file
 from hpbench.errors import BadSourceFile
 from hpbench.format import Sample
-from hpbench.datasets import SourceItem
-from hpbench.datasets.images import read_image_file
+
+DDFA_CITATION = "Zhu et al., Face Alignment Across Large Poses: A 3D Solution, CVPR 2016"
+
+
+def ddfa_counts(samples: int, inside_99: int) -> tuple[PublishedCount, ...]:
+    """The counts published for a 3DDFA release: samples, and samples inside the ±99° filter."""
+    return (PublishedCount("samples", samples, count_samples),
+            PublishedCount("samples inside ±99°", inside_99, count_inside_99))
 
 
 def load_mat(path: Path, names: list[str]) -> dict[str, np.ndarray]:

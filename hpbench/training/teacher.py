@@ -12,18 +12,21 @@ attributes do not match the request is rebuilt, never silently reused.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
+from torch.utils.data import Dataset
 
-from hpbench.data import HeadPoseDataset, Preprocessing, resolve_boxes
+from hpbench.data.headpose import dataset_for
+from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
-from hpbench.evaluate import run_model
-from hpbench.format import HPFile
+from hpbench.io import atomic_path
 from hpbench.models.ensemble import EnsembleSpec, ensemble_probabilities
+from hpbench.models.inference import run_model
 from hpbench.models.loading import load_model
+from hpbench.pose import flip_horizontal, get_convention
 from hpbench.protocols import Protocol, Selection
 
 
@@ -57,30 +60,55 @@ def teacher_probabilities(teacher_path: str | Path, protocol: Protocol, split: s
     expected = _expected_attrs(teacher.sha256, spec, protocol, split, selections)
     if not _matches(cache, expected):
         _build(teacher, selections, spec, cache, expected, crop or teacher.crop or protocol.crop,
-               teacher.preprocessing or Preprocessing(protocol.input_size), device, batch_size, workers, progress)
+               teacher.preprocessing or Preprocessing(protocol.input_size), protocol.missing_face, device, batch_size,
+               workers, progress)
     with h5py.File(cache, "r") as handle:
         return {s.dataset: handle[f"{s.dataset}/probabilities"][()].astype(np.float32) for s in selections}
 
 
-def _build(teacher, selections, spec, cache: Path, attrs: dict, crop: str, preprocessing: Preprocessing, device,
-           batch_size, workers, progress) -> None:
-    partial = cache.with_name(cache.name + ".partial")
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with h5py.File(partial, "w") as handle:
-            for selection in selections:
-                data = HPFile(selection.path)
-                boxes, _ = resolve_boxes(data, selection.indices, selection.entry.boxes, selection.entry.reference)
-                dataset = HeadPoseDataset(selection.path, selection.indices, boxes, crop, preprocessing, pad=spec.pad)
-                probabilities, _, _ = run_model(
-                    dataset, lambda images: ensemble_probabilities(teacher.module, images, spec), device,
-                    batch_size, workers, f"teacher ensemble ({spec.size} crops) {selection.dataset}", progress)
-                group = handle.create_group(selection.dataset)
-                group.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
-                group.create_dataset("keys", data=data.keys[selection.indices].astype(object),
-                                     dtype=h5py.string_dtype())
-            handle.attrs.update(attrs)
-            handle.attrs["convention"] = teacher.convention
-        os.replace(partial, cache)
-    finally:
-        partial.unlink(missing_ok=True)
+def _build(teacher, selections, spec, cache: Path, attrs: dict, crop: str, preprocessing: Preprocessing,
+           missing_face: str, device, batch_size, workers, progress) -> None:
+    with atomic_path(cache) as partial, h5py.File(partial, "w") as handle:
+        for selection in selections:
+            dataset = dataset_for(selection, crop, preprocessing, missing_face=missing_face, pad=spec.pad)
+            probabilities, _, _ = run_model(
+                dataset, lambda images: ensemble_probabilities(teacher.module, images, spec), device,
+                batch_size, workers, f"teacher ensemble ({spec.size} crops) {selection.dataset}", progress)
+            group = handle.create_group(selection.dataset)
+            group.create_dataset("probabilities", data=probabilities.astype(np.float16), compression="gzip")
+            group.create_dataset("keys", data=dataset.keys.astype(object), dtype=h5py.string_dtype())
+        handle.attrs.update(attrs)
+        handle.attrs["convention"] = teacher.convention
+
+
+def flip_signs(convention: str) -> np.ndarray:
+    """Which components of a convention's values change sign when the image is mirrored."""
+    adapter = get_convention(convention)
+    probe = np.array([[10.0, 20.0, 30.0]])
+    values = adapter.from_canonical(probe)
+    return (adapter.from_canonical(flip_horizontal(probe)) * values < 0)[0]
+
+
+class TeacherTargets(Dataset):
+    """A training Dataset whose items also carry the teacher's cached probabilities (``teacher``,
+    (3, bins)); for a mirrored item the bins of the components that change sign are reversed."""
+
+    def __init__(self, dataset, probabilities: np.ndarray, flipped_components):
+        if len(probabilities) != len(dataset):
+            raise ValueError("one row of teacher probabilities per sample")
+        self.dataset, self.probabilities = dataset, probabilities
+        self.flipped_components = np.asarray(flipped_components, bool)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, position: int) -> dict:
+        item = self.dataset[position]
+        teacher = np.array(self.probabilities[position], dtype=np.float32)
+        if item["flipped"]:
+            teacher[self.flipped_components] = teacher[self.flipped_components, ::-1]
+        item["teacher"] = torch.from_numpy(teacher)
+        return item

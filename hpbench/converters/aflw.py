@@ -22,16 +22,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from hpbench.datasets import (
-    Converter,
-    PublishedCount,
-    SourceItem,
-    Sources,
-    count_distinct,
-    count_samples,
-    register,
-)
-from hpbench.datasets.images import read_image_file
+from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.counts import PublishedCount, count_distinct, count_samples
+from hpbench.converters.images import read_image_file
 from hpbench.errors import HpbenchError, NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import AFLW21
@@ -150,16 +143,11 @@ def read(item: SourceItem) -> list[Sample]:
     return samples
 
 
-register(
-    Converter(
-        name="aflw",
-        find_sources=find_sources,
-        read=read,
-        published=(
-            PublishedCount("samples", 24_383, count_samples,
-                           "faces with a box in the KD box file; aflw.sqlite itself holds more faces"),
-            PublishedCount("images", 21_120, count_distinct("image_name"), "images in the KD box file"),
-        ),
-        citation="Köstinger et al., Annotated Facial Landmarks in the Wild, ICCV Workshops 2011",
-    )
-)
+register(Converter(
+    name="aflw", find_sources=find_sources, read=read, reference_box="dataset", faces_in_key=True,
+    published=(PublishedCount("samples", 24_383, count_samples,
+                              "faces with a box in the KD box file; aflw.sqlite itself holds more faces"),
+               PublishedCount("images", 21_120, count_distinct("image_name"), "images in the KD box file")),
+    synthetic=SyntheticSample("aflw", n=70, seed=2, size=200),
+    citation="Köstinger et al., Annotated Facial Landmarks in the Wild, ICCV Workshops 2011",
+))

@@ -1,4 +1,5 @@
-"""Training augmentation with pose correction (KD, seed 001 §4.3).
+"""Training augmentation with pose correction (Sheka & Samun, Boosting of Head Pose Estimation by
+Knowledge Distillation, §4.3).
 
 An optional random window (HopeNet's Resize(240) + RandomCrop(224)) comes first; then the
 augmentations that change the pose — a horizontal flip (p = 0.5: yaw and roll change sign)

@@ -27,7 +27,8 @@ import cv2
 import h5py
 import numpy as np
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, register
+from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.counts import PublishedCount
 from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.pose import get_convention
@@ -136,14 +137,11 @@ def count_training_subjects(data) -> int:
     return len(set(data.meta("subject")[training]))
 
 
-register(
-    Converter(
-        name="xgaze",
-        find_sources=find_sources,
-        read=read,
-        published=(PublishedCount("training subjects", 80, count_training_subjects,
-                                  "subjects outside the test splits; the ST-ED split file moves 2 into 'val'"),),
-        citation="Zhang et al., ETH-XGaze: A Large Scale Dataset for Gaze Estimation under Extreme Head Pose "
-                 "and Gaze Variation, ECCV 2020",
-    )
-)
+register(Converter(
+    name="xgaze", find_sources=find_sources, read=read, reference_box="patch",
+    published=(PublishedCount("training subjects", 80, count_training_subjects,
+                              "subjects outside the test splits; the ST-ED split file moves 2 into 'val'"),),
+    synthetic=SyntheticSample("xgaze", n=90, seed=6, size=112),
+    citation="Zhang et al., ETH-XGaze: A Large Scale Dataset for Gaze Estimation under Extreme Head Pose "
+             "and Gaze Variation, ECCV 2020",
+))

@@ -1,8 +1,8 @@
 """Training losses of the baselines, by name (a recipe's ``loss: {name: …}``).
 
 Each factory takes the model and the recipe's parameters and returns ``loss(outputs, targets, batch)``
-with ``targets`` (N, 3) in the model's own convention and, for KD students, ``batch["extra"]`` the
-cached teacher probabilities.
+with ``targets`` (N, 3) in the model's own convention and, for KD students, ``batch["teacher"]`` the
+cached teacher probabilities (hpbench.training.teacher.TeacherTargets).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def kd_student_loss(model, ce_weight: float = 0.05):
     head = model.rvc_head
 
     def loss(outputs, targets, batch):
-        teacher = batch["extra"].to(outputs.device)
+        teacher = batch["teacher"].to(outputs.device)
         log_student = F.log_softmax(outputs, dim=-1)
         kl = (teacher * (torch.log(teacher.clamp_min(1e-12)) - log_student)).sum(dim=-1).mean(dim=0).sum()
         return (ce_weight * _per_angle_ce(outputs, head.targets(targets)) + kl) / 2

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from hpbench.datasets import Converter, PublishedCount, SourceItem, Sources, count_samples, register
-from hpbench.datasets.bodies import body_layout
-from hpbench.datasets.images import read_image_file
+from hpbench.converters import Converter, Option, SourceItem, Sources, SyntheticSample, register
+from hpbench.converters.bodies import body_layout
+from hpbench.converters.counts import PublishedCount, count_samples
+from hpbench.converters.images import read_image_file
 from hpbench.errors import HpbenchError, NotTheDataset
 from hpbench.format import Sample
 from hpbench.skeletons import MPII16
@@ -186,6 +187,7 @@ def read(item: SourceItem) -> list[Sample]:
 register(Converter(
     name="mpii", find_sources=find_sources, read=read,
     published=(PublishedCount("samples", 40_522, count_samples, "annotated people; test images add more"),),
-    options=("annotations",),
+    options=(Option("annotations", "an HRNet/MMPose JSON annotation list instead of the .mat"),),
+    synthetic=SyntheticSample("mpii", n=40, seed=10, size=160),
     citation="Andriluka et al., 2D Human Pose Estimation: New Benchmark and State of the Art Analysis, CVPR 2014",
 ))

@@ -1,0 +1,108 @@
+"""Crop rules: a face box (x1, y1, x2, y2) → an integer region; the region is cut (padded with black
+where it leaves the image, or clipped to it) and resized to the model's input size.
+
+A rule is a name in a protocol or a recipe (``CROP_RULES``); its geometry is pure and tested with
+exact numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from hpbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class CropRule:
+    name: str
+    description: str
+    region: Callable[[np.ndarray, tuple[int, int]], tuple[int, int, int, int]]
+    pad: bool  # black outside the image (PIL's crop) instead of clipping
+    resize: str  # "stretch" (aspect ratio not kept) or "shorter-side-centre-crop" (torchvision Resize + CenterCrop)
+
+
+CROP_RULES: Registry[CropRule] = Registry("crop rule")
+
+
+def kd_region(box, image_hw) -> tuple[int, int, int, int]:
+    """KD: the box itself; x1, y1 clipped at 0, all corners truncated to int, x2, y2 clipped to the image."""
+    height, width = image_hw
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return max(0, int(x1)), max(0, int(y1)), min(width, max(0, int(x2))), min(height, max(0, int(y2)))
+
+
+def hopenet_aflw2000_region(box, image_hw, k: float = 0.2) -> tuple[int, int, int, int]:
+    """HopeNet's AFLW2000 test crop of a landmark box: grow left and up by 2k of the box, then right by
+    2k and down by 0.6k of the already grown box; truncate to int (PIL pads outside with black)."""
+    x_min, y_min, x_max, y_max = (float(v) for v in box)
+    x_min -= 2 * k * abs(x_max - x_min)
+    y_min -= 2 * k * abs(y_max - y_min)
+    x_max += 2 * k * abs(x_max - x_min)
+    y_max += 0.6 * k * abs(y_max - y_min)
+    return int(x_min), int(y_min), int(x_max), int(y_max)
+
+
+def square_region(box, image_hw, margin: float = 0.0) -> tuple[int, int, int, int]:
+    """A square on the box centre, side = longer box side × (1 + 2·margin), corners rounded down."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    centre_x, centre_y = (x1 + x2) / 2, (y1 + y2) / 2
+    half = max(x2 - x1, y2 - y1) * (1 + 2 * margin) / 2
+    return (int(np.floor(centre_x - half)), int(np.floor(centre_y - half)),
+            int(np.floor(centre_x + half)), int(np.floor(centre_y + half)))
+
+
+for _rule in (
+    CropRule("kd", "the box exactly (KD, kd_oe_hpe): clipped, truncated, stretched", kd_region, False, "stretch"),
+    CropRule("hopenet-aflw2000", "HopeNet's enlarged landmark box (k = 0.2), resize 224 + centre crop",
+             hopenet_aflw2000_region, True, "shorter-side-centre-crop"),
+    CropRule("square", "a square on the box centre, side = the longer box side", square_region, True, "stretch"),
+    CropRule("square-margin", "a square on the box centre, side = 1.4 × the longer box side",
+             lambda box, hw: square_region(box, hw, margin=0.2), True, "stretch"),
+):
+    CROP_RULES.register(_rule.name)(_rule)
+
+
+def cut(image: np.ndarray, region: tuple[int, int, int, int], pad: bool) -> np.ndarray:
+    """The region of the image; where it leaves the image, black (pad) or nothing (clip)."""
+    x1, y1, x2, y2 = region
+    height, width = image.shape[:2]
+    if not pad:
+        return image[max(0, y1):max(0, min(height, y2)), max(0, x1):max(0, min(width, x2))]
+    out = np.zeros((max(0, y2 - y1), max(0, x2 - x1)) + image.shape[2:], image.dtype)
+    sx1, sy1, sx2, sy2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+    if sx2 > sx1 and sy2 > sy1:
+        out[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
+    return out
+
+
+def resize(crop: np.ndarray, size: int, mode: str) -> np.ndarray:
+    if mode == "stretch":
+        return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+    height, width = crop.shape[:2]  # torchvision: the shorter side to `size`, then the centre square
+    if height <= width:
+        new_h, new_w = size, int(size * width / height)
+    else:
+        new_h, new_w = int(size * height / width), size
+    scaled = cv2.resize(crop, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
+    return scaled[top:top + size, left:left + size]
+
+
+def crop_image(image: np.ndarray, box, rule: str | CropRule, size: int) -> np.ndarray:
+    rule = CROP_RULES.get(rule) if isinstance(rule, str) else rule
+    piece = cut(image, rule.region(np.asarray(box), image.shape[:2]), rule.pad)
+    if piece.shape[0] == 0 or piece.shape[1] == 0:
+        raise ValueError(f"crop rule {rule.name} gives an empty region for box {list(np.round(box, 2))}")
+    return resize(piece, size, rule.resize)
+
+
+def expand_box(box, input_size: int, pad: int) -> np.ndarray:
+    """The box grown by ``pad`` input pixels on every side, for crops of input_size + 2·pad whose
+    central input_size square is the box (convolutional ensembles)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    dx, dy = pad * (x2 - x1) / input_size, pad * (y2 - y1) / input_size
+    return np.array([x1 - dx, y1 - dy, x2 + dx, y2 + dy])

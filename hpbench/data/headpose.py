@@ -1,0 +1,132 @@
+"""The head-pose torch Dataset over a prepared file: boxes, a named crop rule, preprocessing.
+
+Usable on its own in any training loop::
+
+    from torch.utils.data import DataLoader
+    from hpbench.data.headpose import dataset_for
+    from hpbench.protocols import load_protocol, select
+
+    (selection,) = select(load_protocol("p1"), "test", "data")[:1]
+    dataset = dataset_for(selection, crop="kd")          # the protocol's boxes, with its fallback
+    for batch in DataLoader(dataset, batch_size=64, num_workers=2):
+        batch["image"], batch["ypr"], batch["index"]     # (B,3,224,224) float, (B,3) degrees, (B,)
+
+The file is opened once per DataLoader worker (hpbench.format.HPFile), images are decoded with
+OpenCV; ``dataset.fallback`` marks the samples scored on their dataset's reference box.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hpbench.data.crops import CROP_RULES, crop_image, expand_box
+from hpbench.data.transforms import Preprocessing
+from hpbench.errors import HpbenchError
+from hpbench.format import HPFile
+
+MISSING_FACE_RULES = ("fallback", "refuse")  # what a protocol does with a sample without its preferred box
+
+
+def resolve_boxes(data: HPFile, indices: Sequence[int], source: str | None, reference: str | None = None):
+    """(boxes (n, 4), fallback (n,) bool) for the selected samples.
+
+    The ``source`` box is used where the file has one (a finite row, and status "detected" where the
+    source carries a status); elsewhere the ``reference`` box, and the sample counts as a fallback.
+    """
+    indices = np.asarray(indices, dtype=np.intp)
+    reference = reference or source
+    if source is None:
+        raise HpbenchError(f"{data.path}: no box source given")
+    if source not in data.layout.box_sources:
+        hint = (f" run `hpbench bboxes relabel {data.layout.dataset} --weights <detector.pt>` first, or evaluate on the"
+                f" dataset's own boxes with --boxes {reference}" if source == "yolo" else "")
+        raise HpbenchError(f"{data.path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)});{hint}")
+    boxes = data.box(source)[indices].astype(np.float64)
+    usable = np.isfinite(boxes).all(axis=1)
+    status = data.box_status(source)
+    if status is not None:
+        usable &= status[indices] == "detected"
+    if usable.all() or reference == source:
+        return boxes, ~usable
+    boxes[~usable] = data.box(reference)[indices][~usable]
+    return boxes, ~usable
+
+
+class HeadPoseDataset(Dataset):
+    """Crops of selected samples of one prepared file, with their canonical pose and position.
+
+    ``data`` is an HPFile or its path. ``augment`` (hpbench.data.augment.PoseAugmentation) runs on
+    the crop before normalisation, with a generator seeded by (seed, epoch, position): the same
+    augmentation whatever the worker count; an item says whether it was mirrored (``flipped``).
+    ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles).
+    """
+
+    def __init__(self, data: HPFile | str | Path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
+                 preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0):
+        self.data = data if isinstance(data, HPFile) else HPFile(data)
+        self.indices = np.asarray(indices, dtype=np.intp)
+        self.boxes = np.asarray(boxes, dtype=np.float64)
+        if len(self.boxes) != len(self.indices):
+            raise ValueError("one box per selected sample")
+        self.crop = CROP_RULES.get(crop)
+        self.preprocessing = preprocessing
+        self.augment, self.seed, self.epoch = augment, seed, 0
+        self.pad = pad
+        self.ypr = self.data.ypr[self.indices].astype(np.float32)
+        self.fallback = np.zeros(len(self.indices), bool)  # set by dataset_for
+        self.box_source = ""
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self.data.keys[self.indices]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def crop_at(self, position: int) -> np.ndarray:
+        """The BGR crop of the position-th selected sample, before augmentation and normalisation."""
+        index, size = self.indices[position], self.preprocessing.input_size
+        box = expand_box(self.boxes[position], size, self.pad) if self.pad else self.boxes[position]
+        margin = getattr(self.augment, "crop_margin", 0)
+        try:
+            return crop_image(self.data.image(index), box, self.crop, size + 2 * self.pad + margin)
+        except ValueError as err:
+            raise HpbenchError(f"{self.data.path}: sample {self.data.keys[index]}: {err}") from None
+
+    def __getitem__(self, position: int) -> dict:
+        image, ypr, flipped = self.crop_at(position), self.ypr[position], False
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, position])
+            image, ypr, flipped = self.augment(image, ypr, rng)
+        return {"image": self.preprocessing.to_tensor(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
+                "index": int(self.indices[position]), "position": position, "flipped": flipped}
+
+
+def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessing(), boxes: str | None = None,
+                missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0) -> HeadPoseDataset:
+    """The Dataset of one protocol selection (hpbench.protocols.Selection), its boxes resolved.
+
+    ``boxes`` replaces the entry's box source: a source name, or "reference" for the dataset's own
+    box. ``missing_face`` is the protocol's rule for a sample without its preferred box: "fallback"
+    (the reference box, counted in ``dataset.fallback``) or "refuse" (an error naming the samples).
+    """
+    if missing_face not in MISSING_FACE_RULES:
+        raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE_RULES)}")
+    entry = selection.entry
+    source = entry.reference if boxes == "reference" else boxes or entry.boxes
+    resolved, fallback = resolve_boxes(selection.data, selection.indices, source, entry.reference)
+    if missing_face == "refuse" and fallback.any():
+        keys = selection.data.keys[selection.indices][fallback]
+        raise HpbenchError(f"{selection.data.path}: {int(fallback.sum())} selected samples have no '{source}' box "
+                           f"(e.g. {', '.join(map(str, keys[:3]))}) and the protocol refuses a fallback")
+    dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad)
+    dataset.fallback, dataset.box_source = fallback, source
+    return dataset

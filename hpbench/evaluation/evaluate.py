@@ -1,0 +1,176 @@
+"""``hpbench evaluate MODEL --protocol N``: predictions on a protocol's test sets, metrics, a record.
+
+``predict_dataset`` and ``score`` are the scoring path shared with validation during training: the
+protocol's ``metrics`` list (hpbench.metrics), measured in its ``score_convention``. ``evaluate``
+returns a ``ResultRecord`` (hpbench.evaluation.records).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from hpbench.data.headpose import HeadPoseDataset, dataset_for
+from hpbench.data.transforms import Preprocessing
+from hpbench.errors import HpbenchError
+from hpbench.evaluation.records import (
+    DatasetResult,
+    EvaluationSettings,
+    ModelInfo,
+    ProtocolRef,
+    ResultRecord,
+)
+from hpbench.io import atomic_path
+from hpbench.metrics import compute_metrics
+from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
+from hpbench.models.inference import default_device, run_model
+from hpbench.models.loading import LoadedModel, load_model
+from hpbench.pose import get_convention
+from hpbench.protocols import Protocol, Selection, load_protocol, select
+from hpbench.provenance import environment, utc_now
+
+
+@dataclass
+class DatasetPredictions:
+    selection: Selection
+    keys: np.ndarray
+    truth: np.ndarray  # canonical
+    predicted: np.ndarray  # canonical
+    fallback: np.ndarray
+    box_source: str
+    seconds_forward: float
+    seconds_total: float
+
+
+def predict_dataset(dataset: HeadPoseDataset, selection: Selection, predict: Callable, convention: str, device: str,
+                    batch_size: int, workers: int, progress: bool = True) -> DatasetPredictions:
+    """The model's predictions (canonical) on one selection's Dataset, checked for shape and finiteness."""
+    adapter = get_convention(convention)
+    values, forward, total = run_model(dataset, predict, device, batch_size, workers, f"evaluate {selection.dataset}",
+                                       progress, check=lambda batch, n: _check_shape(batch, n, adapter))
+    keys = dataset.keys
+    _check_finite(values, keys)
+    return DatasetPredictions(selection, keys, dataset.ypr.astype(np.float64), adapter.to_canonical(values),
+                              dataset.fallback, dataset.box_source, forward, total)
+
+
+def _check_shape(values: torch.Tensor, count: int, convention) -> None:
+    expected = (count, *convention.value_shape)
+    if tuple(values.shape) != expected:
+        raise HpbenchError(
+            f"the model's output has shape {tuple(values.shape)}; the {convention.name} convention expects "
+            f"{expected} ({convention.description}). Is --arch or --convention right?"
+        )
+
+
+def _check_finite(values: np.ndarray, keys) -> None:
+    bad = ~np.isfinite(values.reshape(len(keys), -1)).all(axis=1)
+    if bad.any():
+        raise HpbenchError(f"the model's output holds NaN or infinity ({int(bad.sum())} samples, first: "
+                           f"{keys[int(np.argmax(bad))]})")
+
+
+def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
+    """The protocol's metrics on one dataset's predictions, with the counts of every selection step."""
+    metrics = compute_metrics(protocol.metrics, predictions.predicted, predictions.truth,
+                              convention=protocol.score_convention)
+    counts = dict(predictions.selection.counts)
+    counts.update(evaluated=len(predictions.truth), fallback=int(predictions.fallback.sum()))
+    seconds = {"forward": round(predictions.seconds_forward, 3), "total": round(predictions.seconds_total, 3)}
+    return DatasetResult(metrics, counts, predictions.box_source, predictions.selection.keys_sha256, seconds)
+
+
+def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
+             batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
+             progress=True) -> ResultRecord:
+    """Score a model file on the protocol's test split. ``ensemble`` ("p=15,s=5" or an EnsembleSpec)
+    scores an RvC model as KD's convolutional ensemble."""
+    spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
+    protocol = load_protocol(protocol_name)
+    if protocol.task != "headpose":
+        raise HpbenchError(f"protocol {protocol.name} scores body pose; hpbench evaluate scores head-pose models")
+    device = device or default_device()
+    selections = select(protocol, protocol.test_split, data_dir)
+    model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device)
+    preprocessing = model.preprocessing or Preprocessing(input_size=protocol.input_size)
+    crop = crop or model.crop or protocol.crop
+    predict = EnsemblePredictor(model.module, spec) if spec else model.predict
+    results, all_predictions = {}, []
+    for selection in selections:
+        dataset = dataset_for(selection, crop, preprocessing, boxes, protocol.missing_face, pad=spec.pad if spec else 0)
+        predictions = predict_dataset(dataset, selection, predict, model.convention, device, batch_size, workers,
+                                      progress)
+        results[selection.dataset] = score(predictions, protocol)
+        all_predictions.append(predictions)
+    if save_predictions:
+        write_predictions(save_predictions, all_predictions)
+    return ResultRecord(
+        protocol=ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
+                             protocol.test_split),
+        model=ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
+                        round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device)),
+        evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
+                                      batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
+                                      if spec else None),
+        environment=environment(),
+        date=utc_now(),
+        results=results,
+    )
+
+
+def gflops(model: LoadedModel, input_size: int, device: str) -> float | None:
+    """GFLOPs of one forward pass at the input size (torch's counter: a multiply-add is 2 FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model.predict(torch.zeros(1, 3, input_size, input_size, device=device))
+    except RuntimeError:
+        return None  # e.g. a TorchScript module the counter cannot see into
+    total = counter.get_total_flops()
+    return round(total / 1e9, 3) if total else None
+
+
+def write_predictions(path, predictions: list[DatasetPredictions]) -> None:
+    with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["dataset", "key", "pred_yaw", "pred_pitch", "pred_roll", "true_yaw", "true_pitch", "true_roll",
+                      "fallback_box"])
+        for p in predictions:
+            for key, pred, true, fallback in zip(p.keys, p.predicted, p.truth, p.fallback):
+                out.writerow([p.selection.dataset, key, *(f"{v:.4f}" for v in pred), *(f"{v:.4f}" for v in true),
+                              int(fallback)])
+
+
+def results_table(record: ResultRecord) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for dataset, result in record.results.items():
+        m, c = result.metrics, result.counts
+        values = [m.get(k, float("nan")) for k in ("mae_yaw", "mae_pitch", "mae_roll", "mae", "geodesic", "maev")]
+        rows.append([dataset, *values, c["evaluated"], c["fallback"], result.box_source])
+    headers = ["dataset", "yaw", "pitch", "roll", "MAE", "geodesic", "MAEV", "n", "fallback", "boxes"]
+    title = f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file}"
+    return title + "\n" + tabulate(rows, headers=headers, floatfmt=".2f", missingval="—")
+
+
+def evaluate_and_report(model: str, protocol: str, out: str | None = None, record: str | None = None,
+                        **options) -> int:
+    """``hpbench evaluate``: score, print the table, write the record (and the leaderboard's copy)."""
+    result = evaluate(model, protocol, **options)
+    print(results_table(result))
+    print(f"record: {result.write(out or result.default_path)}")
+    if record is not None:
+        from hpbench.evaluation.leaderboard import leaderboards_dir
+
+        folder = Path(record) if record else leaderboards_dir() / "results"
+        print(f"leaderboard record: {result.write(folder / result.leaderboard_name)} (then: hpbench leaderboard build)")
+    if options.get("save_predictions"):
+        print(f"predictions: {options['save_predictions']}")
+    return 0

@@ -1,0 +1,29 @@
+"""The hpbench HDF5 layout, format version 1 (docs/FORMAT.md is the contract).
+
+``layout`` (what a file holds), ``digest`` (content hashes), ``writer`` (the streaming writer),
+``update`` (adding a box source in place), ``reader`` (``HPFile``) and ``validate``. This package is
+the only one that spells key names.
+"""
+
+from hpbench.format.layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    IMAGE_FORMATS,
+    META_KINDS,
+    POSE_CONVENTION,
+    TASKS,
+    Field,
+    FormatError,
+    Layout,
+    prepared_path,
+)
+from hpbench.format.reader import HPFile, open_h5, open_prepared
+from hpbench.format.update import add_box_source
+from hpbench.format.validate import Check, Validation, validate
+from hpbench.format.writer import Sample, Writer
+
+__all__ = [
+    "FORMAT_NAME", "FORMAT_VERSION", "IMAGE_FORMATS", "META_KINDS", "POSE_CONVENTION", "TASKS", "Field",
+    "FormatError", "Layout", "prepared_path", "HPFile", "open_h5", "open_prepared", "add_box_source", "Check",
+    "Validation", "validate", "Sample", "Writer",
+]

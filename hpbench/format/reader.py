@@ -1,0 +1,143 @@
+"""Reading an hpbench file: ``open_h5`` (read-only, with clear errors) and ``HPFile``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+
+from hpbench.errors import HpbenchError
+from hpbench.format.layout import FORMAT_NAME, FORMAT_VERSION, FormatError, Layout, box_status_keys, prepared_path
+
+
+def open_h5(path: str | Path) -> h5py.File:
+    """Open an hpbench file read-only, with a clear error for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise FormatError(f"{path}: not an HDF5 file ({err})") from None
+    if handle.attrs.get("format") != FORMAT_NAME:
+        handle.close()
+        raise FormatError(f"{path}: not an hpbench file (root attribute 'format' is not {FORMAT_NAME!r})")
+    version = int(handle.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        handle.close()
+        raise FormatError(f"{path}: format version {version}; this hpbench reads version {FORMAT_VERSION}")
+    return handle
+
+
+class _Key:
+    """A per-sample key of the file as a read-only attribute (read once, then cached)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __get__(self, data: "HPFile | None", owner=None):
+        return self if data is None else data._array(self.name)
+
+
+class HPFile:
+    """Read access to one hpbench file.
+
+    The HDF5 handle is opened on first use in each process (and reopened after a fork, so one object
+    can be handed to DataLoader workers); it is never reopened per sample. Small per-sample arrays are
+    read once and cached.
+    """
+
+    keys, ypr, rotation, landmarks = _Key("key"), _Key("pose/ypr"), _Key("pose/rotation"), _Key("landmarks/xy")
+    joints, joints_visible = _Key("joints/xy"), _Key("joints/visible")
+    person_center, person_scale = _Key("person/center"), _Key("person/scale")
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+        self._cache: dict[str, np.ndarray] = {}
+        handle = self._h5()
+        self.layout = Layout.from_json(handle.attrs["layout"])
+        self.attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
+
+    def _h5(self) -> h5py.File:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = open_h5(self.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_handle=None, _pid=None, _cache={})
+        return state
+
+    def close(self) -> None:
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+
+    def __len__(self) -> int:
+        return int(self.attrs["count"])
+
+    def _array(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            dataset = self._h5()[name]
+            self._cache[name] = dataset.asstr()[()] if h5py.check_string_dtype(dataset.dtype) else dataset[()]
+        return self._cache[name]
+
+    @property
+    def image_sizes(self) -> np.ndarray:
+        """(N, 2) height, width."""
+        return np.stack([self._array("image/height"), self._array("image/width")], axis=1)
+
+    def box(self, source: str) -> np.ndarray:
+        if source not in self.layout.box_sources:
+            raise FormatError(f"{self.path}: no box source {source!r} (has: {', '.join(self.layout.box_sources)})")
+        return self._array(f"bbox/{source}")
+
+    def box_status(self, source: str) -> np.ndarray | None:
+        """Per-sample status of a detector box source ("detected", "fallback", "missing"), or None."""
+        return self._array(box_status_keys(source)[0]) if source in self.layout.box_status else None
+
+    def meta(self, name: str) -> np.ndarray:
+        if name not in self.layout.meta:
+            raise FormatError(f"{self.path}: no meta column {name!r} (has: {', '.join(sorted(self.layout.meta))})")
+        return self._array(f"meta/{name}")
+
+    def encoded_image(self, index: int) -> bytes:
+        return self._h5()["image/encoded"][index].tobytes()
+
+    def image(self, index: int) -> np.ndarray:
+        """The image decoded as BGR uint8 (grey images are expanded to three channels)."""
+        return self._decode(self.encoded_image(index), index, "image", cv2.IMREAD_COLOR)
+
+    def depth(self, index: int) -> np.ndarray:
+        """The depth map (uint16 millimetres, 0 = no measurement)."""
+        if not self.layout.depth:
+            raise FormatError(f"{self.path}: holds no depth maps (convert with --with-depth)")
+        data = self._h5()["depth/encoded"][index].tobytes()
+        return self._decode(data, index, "depth map", cv2.IMREAD_UNCHANGED)
+
+    def _decode(self, data: bytes, index: int, what: str, flags: int) -> np.ndarray:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if decoded is None:
+            raise FormatError(f"{self.path}: {what} {index} ({self.keys[index]}) cannot be decoded")
+        return decoded
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+
+def open_prepared(data_dir: str | Path, dataset: str) -> "HPFile":
+    """The prepared file of ``dataset`` in ``data_dir``, or an error that says how to make it."""
+    path = prepared_path(data_dir, dataset)
+    if not path.is_file():
+        raise HpbenchError(
+            f"{path} is missing: run `hpbench prepare {dataset} --src <raw {dataset} folder> --out {data_dir}` first"
+        )
+    return HPFile(path)

@@ -1,0 +1,39 @@
+"""Running a model over a Dataset in order, batched: what evaluation and the teacher cache share."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from hpbench.errors import HpbenchError
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_model(dataset, predict: Callable[[torch.Tensor], torch.Tensor], device: str, batch_size: int, workers: int,
+              desc: str, progress: bool = True, check=None) -> tuple[np.ndarray, float, float]:
+    """``predict`` over the dataset's images in order: (outputs (N, …) float32, seconds in predict,
+    seconds in all). ``check(values, n)`` runs on each batch's output (to stop at the first wrong one)."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
+                        pin_memory=device.startswith("cuda"))
+    outputs, forward_seconds, started = [], 0.0, time.perf_counter()
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
+            images = batch["image"].to(device, non_blocking=True)
+            tick = time.perf_counter()
+            values = predict(images)
+            if isinstance(values, (tuple, list, dict)):
+                raise HpbenchError(f"the model returned a {type(values).__name__}; it must return one tensor of angles")
+            values = values.detach().float().cpu()
+            forward_seconds += time.perf_counter() - tick
+            if check is not None:
+                check(values, len(images))
+            outputs.append(values.numpy())
+    return np.concatenate(outputs), forward_seconds, time.perf_counter() - started

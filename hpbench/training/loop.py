@@ -1,0 +1,185 @@
+"""The one training loop, task-generic: it knows batches, a loss and parameter groups, not head pose.
+
+A baseline supplies a ``Run``: its model, a Dataset of dict items, ``loss(network, batch, device)``
+(which moves what it needs to the device and turns the batch into targets), its parameter groups and
+optionally ``validate(model)``. The loop does the rest: processes and devices (DistributedDataParallel
+under ``torchrun``: gloo on CPU, nccl on GPUs, each process its share of the samples), mixed
+precision on a GPU, seeded shuffling, resume, logging and checkpoints.
+
+Every epoch writes ``OUT/last.pt`` (model, optimiser, epoch, history); a run that finds one with the
+same recipe (more epochs allowed) and data resumes after its last finished epoch. The end writes
+``OUT/model.pt`` and ``OUT/training.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from hpbench.errors import HpbenchError
+from hpbench.io import write_text_atomic
+from hpbench.models.checkpoint import Checkpoint
+from hpbench.provenance import environment, utc_now
+from hpbench.training.optim import build_optimizer, build_scheduler
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place in a (possibly distributed) run."""
+
+    rank: int
+    world: int
+    device: str
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def start_processes(device: str | None = None) -> Processes:
+    """Joins the process group when launched by torchrun; picks this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and world > 1:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return Processes(rank, world, device)
+
+
+@dataclass
+class Run:
+    model: torch.nn.Module
+    train_set: Dataset
+    loss: Callable[[torch.nn.Module, dict, str], torch.Tensor]  # (network, batch, device) → scalar
+    parameter_groups: dict[str, list]
+    optimizer: dict  # hpbench.training.optim.build_optimizer settings
+    epochs: int
+    batch_size: int
+    seed: int = 0
+    scheduler: dict | None = None
+    validate: Callable[[torch.nn.Module], dict[str, float]] | None = None
+    recipe: dict = field(default_factory=dict)  # the settings, stored and compared on resume (but epochs)
+    data: dict = field(default_factory=dict)  # what was trained on, compared on resume
+    checkpoint_fields: dict = field(default_factory=dict)  # more Checkpoint fields (crop, pretrained)
+    amp: bool = True  # mixed precision where the device is a GPU
+
+
+def set_epoch(dataset, epoch: int) -> None:
+    """Tell a dataset, and the datasets it is made of, which epoch begins (seeded augmentation)."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    for part in getattr(dataset, "datasets", ()):
+        set_epoch(part, epoch)
+
+
+def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, restart: bool = False,
+        log=print) -> Path:
+    """Train ``run`` into ``out``; returns the final checkpoint's path."""
+    out = Path(out)
+    say = log if processes.main else (lambda *a, **k: None)
+    if len(run.train_set) < run.batch_size * processes.world:
+        raise HpbenchError(f"{len(run.train_set)} training samples are fewer than one batch "
+                           f"({run.batch_size} × {processes.world})")
+    model = run.model.to(processes.device)
+    optimizer = build_optimizer(run.parameter_groups, run.optimizer)
+    scheduler = build_scheduler(optimizer, run.scheduler)
+    start, history = 0, []
+    if (out / "last.pt").is_file() and not restart:
+        start, history = _resume(out / "last.pt", run, optimizer, scheduler)
+        say(f"resuming {out / 'last.pt'} after epoch {start}")
+    network = torch.nn.parallel.DistributedDataParallel(model) if processes.world > 1 else model
+    sampler = (DistributedSampler(run.train_set, processes.world, processes.rank, shuffle=True, seed=run.seed)
+               if processes.world > 1 else None)
+    scaler = torch.amp.GradScaler("cuda") if _mixed(run, processes) else None
+    for epoch in range(start, run.epochs):
+        entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers)
+        if scheduler is not None:
+            scheduler.step()
+        if processes.main:
+            if run.validate is not None:
+                model.eval()
+                entry.update(run.validate(model))
+                model.train()
+            history.append(entry)
+            _checkpoint(run, model, history, optimizer=optimizer.state_dict(), epoch=epoch,
+                        scheduler=scheduler.state_dict() if scheduler else None).save(out / "last.pt")
+            say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
+    final = out / "model.pt"
+    if processes.main:
+        _checkpoint(run, model, history, environment=environment(), date=utc_now(),
+                    world_size=processes.world).save(final)
+        write_text_atomic(out / "training.json", json.dumps({"recipe": run.recipe, "protocol": run.data,
+                                                             "history": history}, indent=2, default=str) + "\n")
+        say(f"checkpoint: {final}")
+    if processes.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return final
+
+
+def _mixed(run: Run, processes: Processes) -> bool:
+    return run.amp and processes.device.startswith("cuda")
+
+
+def _train_epoch(run: Run, network, optimizer, scaler, sampler, epoch: int, processes: Processes,
+                 workers: int) -> dict:
+    """One pass over the training set; the epoch's history entry (mean loss, time, throughput)."""
+    set_epoch(run.train_set, epoch)
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    generator = torch.Generator().manual_seed(run.seed * 1000 + epoch)
+    loader = DataLoader(run.train_set, run.batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
+                        drop_last=True, generator=generator, pin_memory=processes.device.startswith("cuda"))
+    network.train()
+    autocast = torch.autocast("cuda", dtype=torch.float16) if scaler is not None else nullcontext()
+    started, total, seen = time.perf_counter(), 0.0, 0
+    for batch in loader:
+        with autocast:
+            loss = run.loss(network, batch, processes.device)
+        if not torch.isfinite(loss):
+            raise HpbenchError(f"epoch {epoch + 1}: the loss became {loss.item()}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        size = len(next(iter(batch.values())))
+        total, seen = total + loss.item() * size, seen + size
+    seconds = time.perf_counter() - started
+    return {"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": round(seconds, 2),
+            "images_per_s": round(seen * processes.world / seconds, 1)}
+
+
+def _without_epochs(recipe: dict) -> dict:
+    return {k: v for k, v in recipe.items() if k != "epochs"}
+
+
+def _resume(path: Path, run: Run, optimizer, scheduler) -> tuple[int, list]:
+    state = Checkpoint.load(path)
+    if (_without_epochs(state.recipe), state.protocol) != (_without_epochs(run.recipe), run.data):
+        raise HpbenchError(f"{path.parent} holds a run of another recipe or protocol: choose another --out or pass "
+                           "--restart")
+    run.model.load_state_dict(state.state_dict)
+    optimizer.load_state_dict(state.optimizer)
+    if scheduler is not None and state.scheduler:
+        scheduler.load_state_dict(state.scheduler)
+    return state.epoch + 1, state.history
+
+
+def _checkpoint(run: Run, model, history: list, **values) -> Checkpoint:
+    return Checkpoint.of_model(model, recipe=run.recipe, protocol=run.data, history=history,
+                               **run.checkpoint_fields, **values)

@@ -1,0 +1,73 @@
+"""Training recipes: ``baselines/*.yaml``, one per baseline variant, each citing its source.
+
+A recipe names the architecture, its configuration, the loss, the optimiser, epochs, batch size,
+augmentation and, for KD students, the teacher. ``--set key=value`` overrides any value (dotted
+keys reach nested ones; the value is read as YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hpbench.errors import HpbenchError
+from hpbench.resources import bundled_dir, bundled_yaml
+
+RECIPE_KEYS = {"name", "arch", "source", "model", "loss", "optimizer", "scheduler", "epochs", "batch_size", "augment",
+               "crop", "seed", "teacher", "notes"}
+
+
+@dataclass
+class Recipe:
+    name: str
+    arch: str
+    source: str
+    loss: dict
+    optimizer: dict
+    epochs: int
+    batch_size: int
+    model: dict = field(default_factory=dict)
+    scheduler: dict | None = None
+    augment: dict = field(default_factory=dict)
+    crop: str | None = None
+    seed: int = 0
+    teacher: dict | None = None
+    notes: str = ""
+
+
+def _set_dotted(raw: dict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for name in parents:
+        if node.get(name) is None:
+            node[name] = {}
+        if not isinstance(node[name], dict):
+            raise HpbenchError(f"--set {dotted}: {name} is not a mapping")
+        node = node[name]
+    node[leaf] = value
+
+
+def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Recipe:
+    path = bundled_yaml("baselines", name_or_path, "recipe")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise HpbenchError(f"{path}: not a readable recipe ({err})") from None
+    for item in overrides:
+        if "=" not in item:
+            raise HpbenchError(f"--set {item!r}: expected key=value")
+        key, text = item.split("=", 1)
+        _set_dotted(raw, key.strip(), yaml.safe_load(text))
+    unknown = set(raw) - RECIPE_KEYS
+    if unknown:
+        raise HpbenchError(f"{path}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
+    try:
+        return Recipe(**raw)
+    except TypeError as err:
+        raise HpbenchError(f"{path}: {err}") from None
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in bundled_dir("baselines").glob("*.yaml"))

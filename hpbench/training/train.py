@@ -1,0 +1,108 @@
+"""``hpbench train RECIPE --protocol N``: the registered head-pose baselines through the shared loop.
+
+The recipe (hpbench.training.recipe) names the model, loss and optimiser; the protocol's ``train``
+split gives the samples, its boxes and its crop rule (unless the recipe names its own); its
+``validation`` split, where it has one, is scored after every epoch by the same code as ``hpbench
+evaluate``. A KD student's items carry the teacher's cached probabilities (hpbench.training.teacher).
+The final ``OUT/model.pt`` is an hpbench checkpoint that ``hpbench evaluate`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset
+
+from hpbench.data.augment import PoseAugmentation
+from hpbench.data.headpose import dataset_for
+from hpbench.errors import HpbenchError
+from hpbench.evaluation.evaluate import predict_dataset, score
+from hpbench.models import create_model
+from hpbench.models.ensemble import EnsembleSpec
+from hpbench.pose import get_convention
+from hpbench.protocols import Protocol, load_protocol, select
+from hpbench.training.loop import Processes, Run, fit, start_processes
+from hpbench.training.losses import LOSSES
+from hpbench.training.recipe import Recipe, load_recipe
+from hpbench.training.teacher import TeacherTargets, flip_signs, teacher_probabilities
+
+
+class PoseObjective:
+    """The supervised head-pose loss of a batch: the canonical poses in the model's convention as
+    targets, the recipe's loss on the network's outputs."""
+
+    def __init__(self, loss, convention: str):
+        self.loss, self.convention = loss, get_convention(convention)
+
+    def __call__(self, network: torch.nn.Module, batch: dict, device: str) -> torch.Tensor:
+        images = batch["image"].to(device, non_blocking=True)
+        targets = torch.as_tensor(self.convention.from_canonical(batch["ypr"].numpy()), dtype=torch.float32,
+                                  device=device)
+        return self.loss(network(images), targets, batch)
+
+
+class Validation:
+    """Mean MAE over the protocol's validation sets, scored as ``hpbench evaluate`` scores."""
+
+    def __init__(self, protocol: Protocol, data_dir, crop: str, model, device: str, workers: int):
+        self.protocol, self.device, self.workers = protocol, device, workers
+        self.sets = [(s, dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face))
+                     for s in select(protocol, "validation", data_dir)]
+
+    def __call__(self, model) -> dict[str, float]:
+        errors = [score(predict_dataset(dataset, selection, model.predict, model.convention, self.device, 128,
+                                        self.workers, progress=False), self.protocol).metrics["mae"]
+                  for selection, dataset in self.sets]
+        return {"validation_mae": float(np.mean(errors))}
+
+
+def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: str, processes: Processes,
+                  workers: int, progress: bool):
+    augment = PoseAugmentation(**recipe.augment) if recipe.augment is not None else None
+    sets = [dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face, augment=augment,
+                        seed=recipe.seed) for s in selections]
+    if recipe.teacher:
+        teacher = recipe.teacher
+        spec = EnsembleSpec(int(teacher.get("pad", 15)), int(teacher.get("stride", 5)))
+        cache = teacher.get("cache") or Path(teacher["checkpoint"]).with_suffix(f".teacher-{protocol.name}.h5")
+        probabilities = teacher_probabilities(teacher["checkpoint"], protocol, "train", selections, spec, cache,
+                                              device=processes.device, workers=workers, progress=progress)
+        sets = [TeacherTargets(d, probabilities[s.dataset], flip_signs(model.convention))
+                for s, d in zip(selections, sets)]
+    return ConcatDataset(sets)
+
+
+def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), pretrained=None, device=None,
+          workers: int = 2, progress: bool = True, restart: bool = False, log=print) -> Path:
+    """Train a recipe on a protocol's training split; returns the final checkpoint's path."""
+    recipe = load_recipe(recipe_path, tuple(overrides))
+    protocol = load_protocol(protocol_name)
+    if protocol.task != "headpose":
+        raise HpbenchError(f"protocol {protocol.name} is a body-pose protocol; hpbench train trains head-pose "
+                           "baselines")
+    processes = start_processes(device)
+    say = log if processes.main else (lambda *a, **k: None)
+    torch.manual_seed(recipe.seed)
+    model = create_model(recipe.arch, pretrained=pretrained, **recipe.model)
+    say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
+        f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
+    crop = recipe.crop or protocol.crop
+    selections = select(protocol, "train", data_dir)
+    loss = LOSSES.get(recipe.loss["name"])(model, **{k: v for k, v in recipe.loss.items() if k != "name"})
+    validate = (Validation(protocol, data_dir, crop, model, processes.device, workers)
+                if "validation" in protocol.splits else None)
+    run = Run(
+        model=model,
+        train_set=_training_set(recipe, protocol, selections, model, crop, processes, workers,
+                                progress and processes.main),
+        loss=PoseObjective(loss, model.convention), parameter_groups=model.parameter_groups(),
+        optimizer=recipe.optimizer, scheduler=recipe.scheduler, epochs=recipe.epochs, batch_size=recipe.batch_size,
+        seed=recipe.seed, validate=validate, recipe=asdict(recipe),
+        data={"name": protocol.name, "version": protocol.version,
+              "keys_sha256": {s.dataset: s.keys_sha256 for s in selections}},
+        checkpoint_fields={"crop": crop, "pretrained": str(pretrained or "")},
+    )
+    return fit(run, Path(out or Path("runs") / f"{recipe.name}-{protocol.name}"), processes, workers, restart, log)
