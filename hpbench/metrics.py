@@ -1,7 +1,8 @@
 """Evaluation metrics, numpy only: head-pose errors and PCK / PCKh for body joints.
 
-``METRICS`` holds them under the names a protocol's ``metrics:`` list uses (``mae``, ``geodesic``,
-``maev``, ``pck@0.2``, ``pckh@0.5``: the number after ``@`` is the metric's parameter);
+``METRICS`` holds them under the names a protocol's ``metrics:`` list uses (``mae``, ``mae_wrap180``,
+``mae_wrap360``, ``geodesic``, ``maev``, ``pck@0.2``, ``pckh@0.5``: the number after ``@`` is the
+metric's parameter);
 ``compute_metrics`` scores predictions with such a list.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -38,10 +40,14 @@ def geodesic_errors(predicted_ypr, truth_ypr) -> np.ndarray:
 
 
 def vector_errors(predicted_ypr, truth_ypr) -> np.ndarray:
-    """(N, 3) angles in degrees between the matching columns of the two rotation matrices (TriNet's
-    left, down and front vectors); their mean is MAEV."""
+    """(N, 3) angles in degrees between the head's three axes as predicted and as labelled (TriNet's
+    left, down and front vectors); their mean is MAEV.
+
+    A head point p appears in the camera at Rᵀ·p (docs/CONVENTIONS.md), so the head's axes in the
+    camera are the *rows* of R: the rows are compared, as 6DRepNet's test.py does (``R[:, i]`` of its
+    (B, 3, 3) batches)."""
     r_pred, r_true = rotation_from_ypr(predicted_ypr), rotation_from_ypr(truth_ypr)
-    cosine = np.einsum("nij,nij->nj", r_pred, r_true)
+    cosine = np.einsum("nij,nij->ni", r_pred, r_true)
     return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
@@ -59,6 +65,23 @@ def mean_absolute_errors(predicted_ypr, truth_ypr, convention: str = "hpbench") 
     scores = {f"mae_{name}": float(np.mean(errors[:, i])) if present[i] else float("nan")
               for i, name in enumerate(adapter.value_names)}
     scores["mae"] = float(np.mean(errors[:, present].mean(axis=0))) if present.any() else float("nan")
+    return scores
+
+
+WRAP_SHIFTS = {"mae_wrap180": (0.0, 180.0, -180.0, 360.0, -360.0), "mae_wrap360": (0.0, 360.0, -360.0)}
+
+
+def wrapped_absolute_errors(predicted_ypr, truth_ypr, name: str, convention: str = "hpbench") -> dict[str, float]:
+    """MAE with each error wrapped: ``mae_wrap180`` is 6DRepNet's test.py, min(|d|, |d ± 180|, |d ± 360|),
+    which forgives a 180° flip; ``mae_wrap360`` takes d modulo 360 (min(|d|, |d ± 360|)). Never MAE."""
+    adapter = get_convention(convention)
+    difference = adapter.from_canonical(np.asarray(predicted_ypr, float)) - adapter.from_canonical(
+        np.asarray(truth_ypr, float))
+    errors = np.min([np.abs(difference + shift) for shift in WRAP_SHIFTS[name]], axis=0)
+    present = ~np.isnan(difference).all(axis=0)
+    scores = {f"{name}_{angle}": float(np.mean(errors[:, i])) if present[i] else float("nan")
+              for i, angle in enumerate(adapter.value_names)}
+    scores[name] = float(np.mean(errors[:, present].mean(axis=0))) if present.any() else float("nan")
     return scores
 
 
@@ -180,6 +203,8 @@ class Metric:
 METRICS: Registry[Metric] = Registry("metric")
 for _metric in (
     Metric("mae", "headpose", mean_absolute_errors, context=("convention",)),
+    Metric("mae_wrap180", "headpose", partial(wrapped_absolute_errors, name="mae_wrap180"), context=("convention",)),
+    Metric("mae_wrap360", "headpose", partial(wrapped_absolute_errors, name="mae_wrap360"), context=("convention",)),
     Metric("geodesic", "headpose", mean_geodesic_error),
     Metric("maev", "headpose", mean_vector_error),
     Metric("pck", "bodypose", _pck_score, context=("visible",), parameter="alpha"),

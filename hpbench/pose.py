@@ -24,6 +24,7 @@ import numpy as np
 from hpbench.registry import Registry
 
 ANGLE_NAMES = ("yaw", "pitch", "roll")
+GIMBAL_LOCK = 1e-9  # cos yaw below which a rotation is decomposed with roll = 0
 
 
 def _as_ypr(ypr) -> np.ndarray:
@@ -60,13 +61,16 @@ def rotation_from_ypr(ypr) -> np.ndarray:
 def ypr_from_rotation(rotation) -> np.ndarray:
     """(..., 3, 3) → (..., 3) canonical (yaw, pitch, roll) degrees, yaw in [-90, 90].
 
-    At gimbal lock (|yaw| = 90°) roll is set to 0 and pitch absorbs the in-plane angle.
+    At gimbal lock (cos yaw = hypot(R[0,0], R[1,0]) < GIMBAL_LOCK) roll is set to 0 and pitch
+    absorbs the in-plane angle. 6DRepNet's ``compute_euler_angles_from_rotation_matrices`` does the
+    same below 1e-6, so for |yaw| within 6e-5° of 90° the two give different, equivalent triples:
+    their per-angle MAE can differ there, their geodesic error cannot (docs/CONVENTIONS.md).
     """
     r = np.asarray(rotation, dtype=np.float64)
     if r.shape[-2:] != (3, 3):
         raise ValueError(f"expected (..., 3, 3) rotation matrices, got shape {r.shape}")
     cos_yaw = np.hypot(r[..., 0, 0], r[..., 1, 0])
-    singular = cos_yaw < 1e-9
+    singular = cos_yaw < GIMBAL_LOCK
     yaw = np.arctan2(-r[..., 2, 0], cos_yaw)
     pitch = np.where(singular, np.arctan2(-r[..., 1, 2], r[..., 1, 1]), np.arctan2(r[..., 2, 1], r[..., 2, 2]))
     roll = np.where(singular, 0.0, np.arctan2(r[..., 1, 0], r[..., 0, 0]))

@@ -20,12 +20,7 @@ import numpy as np
 import pytest
 
 from hpbench.bboxes.relabel import choose_face, iou
-from hpbench.bboxes.wider import (
-    WiderCounts,
-    parse_ground_truth,
-    prepare_wider,
-    yolo_lines,
-)
+from hpbench.bboxes.wider import WiderCounts, parse_ground_truth, prepare_wider, yolo_lines
 from hpbench.converters.verify import verify_file
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
@@ -230,3 +225,25 @@ def test_the_detector_leaves_torchs_thread_count_alone():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_kd_boxes_keep_every_digit_the_crop_truncates(prepared_biwi, tmp_path):
+    """kd_oe_hpe's data/BIWI.json holds, for 09/frame_00860_rgb.png, x2 = 469.9999942779541; KD's crop
+    (src/datasets.py, BaseDataset.__getitem__: x2 = int(x2)) cuts at 469. In float32 it became 470."""
+    import shutil
+
+    from hpbench.bboxes.boxfiles import export_kd_json, import_kd_json
+    from hpbench.data.crops import kd_region
+
+    path = tmp_path / "biwi.h5"
+    shutil.copy(prepared_biwi, path)
+    key = str(HPFile(path).keys[0])
+    box = [354.6571788787842, 221.90229749679565, 469.9999942779541, 340.41070318222046]
+    (tmp_path / "BIWI.json").write_text(json.dumps({key: [{"bbox": box, "type": "train"}]}))
+    import_kd_json(path, tmp_path / "BIWI.json", "kd")
+    stored = HPFile(path).box("kd")[0]
+    assert stored.tolist() == box
+    assert kd_region(stored, (480, 640)) == (354, 221, 469, 340)
+    exported = json.loads(export_kd_json(path, "kd", tmp_path / "out.json").read_text())
+    assert exported[key][0]["bbox"] == box  # and back out, digit for digit
+    assert verify_file(path).ok

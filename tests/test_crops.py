@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpbench.data.crops import (
-    crop_image,
-    cut,
-    hopenet_aflw2000_region,
-    kd_region,
-    resize,
-    square_region,
-)
+from hpbench.data.crops import crop_image, cut, hopenet_aflw2000_region, kd_region, resize, square_region
 
 
 def test_kd_region_clips_and_truncates():

@@ -185,3 +185,25 @@ def test_bad_files_fail_clearly(kd_setup, capsys, tmp_path):
     code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--protocol", "p1",
                            "--data", tmp_path)
     assert code == 1 and "run `hpbench prepare aflw2000" in err
+
+
+def test_batch_size_does_not_change_a_result(kd_setup, tmp_path):
+    """A peer's evaluation script scored one model 3.97 at batch 1 and 1.77 at batch 64; here the
+    per-sample predictions at batch 1, 7 and 64 agree to float rounding (the convolutions' blocking
+    depends on the batch: up to 1e-5° measured), and so do the metrics."""
+    from hpbench.evaluation.evaluate import evaluate
+
+    _, data_dir, weights, protocol, _ = kd_setup
+    runs = {}
+    for batch in (1, 7, 64):
+        path = tmp_path / f"batch{batch}.csv"
+        record = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", convention="kd",
+                          device="cpu", batch_size=batch, workers=0, progress=False, save_predictions=path)
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+        runs[batch] = ([r[1] for r in rows], np.array([[float(v) for v in r[2:5]] for r in rows]),
+                       record.results["aflw2000"].metrics)
+    keys, predicted, metrics = runs[64]
+    for batch in (1, 7):
+        assert runs[batch][0] == keys
+        np.testing.assert_allclose(runs[batch][1], predicted, atol=2e-4)  # 4 decimals in the file
+        assert runs[batch][2] == pytest.approx(metrics, abs=1e-5)

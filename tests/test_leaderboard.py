@@ -10,12 +10,7 @@ import pytest
 import yaml
 
 from hpbench.errors import HpbenchError
-from hpbench.evaluation.leaderboard import (
-    build_files,
-    check,
-    leaderboards_dir,
-    load_records,
-)
+from hpbench.evaluation.leaderboard import build_files, check, leaderboards_dir, load_records
 from tests.conftest import run_cli
 
 
@@ -110,7 +105,7 @@ def test_a_record_of_an_older_protocol_version_is_stale(board):
     assert row.stale
     files = build_files(board)
     csv_text = files[f"{record['protocol']['name']}.csv"].decode()
-    assert ",stale," in csv_text and "older than the current v1" in csv_text
+    assert ",stale," in csv_text and "older than the current v2" in csv_text
     assert "· stale" in files["README.md"].decode()
 
 

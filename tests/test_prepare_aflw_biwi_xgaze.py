@@ -221,3 +221,11 @@ def test_real_xgaze_split_file(real_samples):
 
     split = read_split(real_samples / "eth_xgaze" / "train_test_split.json")
     assert Counter(split.values()) == {"train": 78, "val": 2, "test": 15, "test_specific": 15}
+
+
+def test_verify_states_both_biwi_frame_counts(real_samples, tmp_path, capsys):
+    """The real first frame of sequence 01 is in the release but not in KD's box file, whose first key
+    is 01/frame_00004_rgb.png (kd_oe_hpe data/BIWI.json): 15,678 frames, 15,677 with a KD box."""
+    run_cli(capsys, "prepare", "biwi", "--src", real_samples / "biwi" / "hpdb", "--out", tmp_path)
+    (check,) = [c for c in verify_file(tmp_path / "biwi.h5").checks if c.name == "samples vs published"]
+    assert "15,678 published" in check.message and "15,677" in check.message and "01/frame_00003" in check.message

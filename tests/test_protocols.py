@@ -10,13 +10,7 @@ import yaml
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
 from hpbench.pose import inside_range
-from hpbench.protocols import (
-    keys_sha256,
-    list_protocols,
-    load_protocol,
-    protocols_dir,
-    select,
-)
+from hpbench.protocols import keys_sha256, list_protocols, load_protocol, protocols_dir, select
 from hpbench.registry import UnknownName
 from tests.conftest import run_cli
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import scipy.io
 
@@ -71,3 +73,66 @@ def test_pose_convention_explains_real_3d_landmarks(real_samples):
         spreads[name] = np.abs(shapes - shapes.mean(axis=0)).mean() / np.abs(shapes).mean()
     assert spreads["canonical"] < 0.1
     assert spreads["transposed"] > 5 * spreads["canonical"]
+
+
+def _hopenet_aflw2000_crop(mat_path):
+    """HopeNet's (and 6DRepNet's) AFLW2000 test crop, written again from deep-head-pose code/datasets.py,
+    AFLW2000.__getitem__: min / max over *all* pt2d points (the −1 markers included), k = 0.2."""
+    pt2d = scipy.io.loadmat(mat_path)["pt2d"]
+    x_min, y_min, x_max, y_max = min(pt2d[0, :]), min(pt2d[1, :]), max(pt2d[0, :]), max(pt2d[1, :])
+    k = 0.20
+    x_min -= 2 * k * abs(x_max - x_min)
+    y_min -= 2 * k * abs(y_max - y_min)
+    x_max += 2 * k * abs(x_max - x_min)
+    y_max += 0.6 * k * abs(y_max - y_min)
+    return int(x_min), int(y_min), int(x_max), int(y_max)
+
+
+def test_hopenets_crop_of_the_real_aflw2000_files(real_samples, tmp_path, capsys):
+    from hpbench.data.crops import hopenet_aflw2000_region
+
+    src = real_samples / "aflw2000_3d"
+    code, _, err = run_cli(capsys, "prepare", "aflw2000", "--src", src, "--out", tmp_path)
+    assert code == 0, err
+    data = HPFile(tmp_path / "aflw2000.h5")
+    widened = 0
+    for i, name in enumerate(AFLW2000_NAMES):
+        hw = tuple(data.image_sizes[i])
+        peer = _hopenet_aflw2000_crop(src / f"{name}.mat")
+        assert hopenet_aflw2000_region(data.box("pt2d")[i], hw) == peer, name
+        widened += hopenet_aflw2000_region(data.box("landmarks")[i], hw) != peer
+    assert widened == 6  # the files with unannotated points: there the cleaned box crops another region
+    index = AFLW2000_NAMES.index("image02420")
+    assert hopenet_aflw2000_region(data.box("pt2d")[index], (450, 450)) == (-136, 111, 528, 492)
+    assert hopenet_aflw2000_region(data.box("landmarks")[index], (450, 450)) == (134, 149, 419, 383)
+
+
+def test_hopenets_preprocessing_equals_torchvisions_on_the_real_aflw2000_files(real_samples, tmp_path, capsys):
+    """deep-head-pose code/test_hopenet.py: PIL crop of the AFLW2000 region, transforms.Scale(224) (PIL
+    bilinear, antialiased), CenterCrop(224), ToTensor, Normalize — run here with torchvision on the
+    same decoded pixels, against hpbench's HopeNet preprocessing (kernel pil-bilinear)."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    from hpbench.data.headpose import HeadPoseDataset
+    from hpbench.models import create_model
+
+    src = real_samples / "aflw2000_3d"
+    run_cli(capsys, "prepare", "aflw2000", "--src", src, "--out", tmp_path)
+    data = HPFile(tmp_path / "aflw2000.h5")
+    preprocessing = create_model("hopenet.resnet50").preprocessing
+    assert preprocessing.resize_kernel == "pil-bilinear"
+    ours = HeadPoseDataset(data, range(len(data)), data.box("pt2d"), "hopenet-aflw2000", preprocessing)
+    cv2_kernel = HeadPoseDataset(data, range(len(data)), data.box("pt2d"), "hopenet-aflw2000",
+                                 replace(preprocessing, resize_kernel="opencv-linear"))
+    torchvision_pipeline = transforms.Compose([
+        transforms.Resize(224, interpolation=transforms.InterpolationMode.BILINEAR), transforms.CenterCrop(224),
+        transforms.ToTensor(), transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    worst_cv2 = 0.0
+    for i, name in enumerate(AFLW2000_NAMES):
+        rgb = Image.fromarray(np.ascontiguousarray(data.image(i)[..., ::-1]))
+        peer = torchvision_pipeline(rgb.crop(_hopenet_aflw2000_crop(src / f"{name}.mat")))
+        torch.testing.assert_close(ours[i]["image"], peer, atol=1e-5, rtol=0)
+        worst_cv2 = max(worst_cv2, float((cv2_kernel[i]["image"] - peer).abs().max()))
+    assert worst_cv2 > 0.1  # OpenCV's kernel is not HopeNet's

@@ -245,3 +245,54 @@ def test_kd_student_learns_from_the_cached_teacher(learning_data, kd_base):
     mae = _mae(checkpoint, data)
     print(f"KD student (ResNet-18, 64 px, 3 epochs, teacher A = 4): MAE {mae:.2f}° vs {baseline:.2f}°")
     assert mae < baseline / 2
+
+
+# ---------------------------------------------------------------------------------------------- HopeNet's own
+
+
+def test_hopenets_training_crop_on_the_real_300w_lp_pair(real_samples):
+    """deep-head-pose code/datasets.py, Pose_300W_LP.__getitem__, written again: k = U(0.2, 0.4)
+    (np.random.random_sample() · 0.2 + 0.2), x_min −= 0.6k·w, y_min −= 2k·h, x_max += 0.6k·w′,
+    y_max += 0.6k·h′ over min / max of pt2d, int()."""
+    import scipy.io
+
+    from hpbench.data.crops import hopenet_300wlp_region
+
+    pt2d = scipy.io.loadmat(real_samples / "300w_lp" / "IBUG_image_008_1_0.mat")["pt2d"]
+    box = np.array([pt2d[0].min(), pt2d[1].min(), pt2d[0].max(), pt2d[1].max()])
+    for seed in range(5):
+        k = np.random.default_rng(seed).random() * 0.2 + 0.2
+        x_min, y_min, x_max, y_max = min(pt2d[0, :]), min(pt2d[1, :]), max(pt2d[0, :]), max(pt2d[1, :])
+        x_min -= 0.6 * k * abs(x_max - x_min)
+        y_min -= 2 * k * abs(y_max - y_min)
+        x_max += 0.6 * k * abs(x_max - x_min)
+        y_max += 0.6 * k * abs(y_max - y_min)
+        peer = (int(x_min), int(y_min), int(x_max), int(y_max))
+        assert hopenet_300wlp_region(box, (450, 450), np.random.default_rng(seed)) == peer
+
+
+def test_hopenets_batchnorm_and_learning_rates():
+    """train_hopenet.py: conv1 / bn1 at learning rate 0, the heads at 5×; the BatchNorms named bn*
+    inside layer1–4 in eval mode while training (the stem's bn1 and downsample BNs train)."""
+    from hpbench.models import create_model
+    from hpbench.training.optim import build_optimizer
+
+    recipe = load_recipe("hopenet-alpha2", ("model.input_size=32", "arch=hopenet.resnet18"))
+    model = create_model(recipe.arch, **recipe.model).train()
+    trunk = model.backbone.model
+    assert not trunk.layer1[0].bn1.training and not trunk.layer4[1].bn2.training
+    assert trunk.bn1.training and trunk.layer2[0].downsample[1].training
+    optimizer = build_optimizer(model.parameter_groups(), recipe.optimizer)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.0, 1e-5, 5e-5]
+    stem = trunk.conv1.weight.detach().clone()
+    model(torch.randn(2, 3, 32, 32)).square().mean().backward()
+    optimizer.step()
+    assert torch.equal(trunk.conv1.weight, stem)
+
+
+def test_blur_is_pils():
+    from PIL import Image, ImageFilter
+
+    image = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    out, _, _ = PoseAugmentation(flip=0.0, rotate=0, colour=False, blur=1.0)(image, np.zeros(3), np.random.default_rng(1))
+    np.testing.assert_array_equal(out, np.asarray(Image.fromarray(image).filter(ImageFilter.BLUR)))

@@ -135,7 +135,7 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
         if not np.isfinite(boxes[i]).all():
             continue
         path, _, face = str(key).partition("#")
-        entry = {"bbox": [round(float(v), 2) for v in boxes[i]]}
+        entry = {"bbox": [float(v) for v in boxes[i]]}  # every digit: a crop truncates to int
         if types and key in types:
             entry["type"] = types[key]
         if faces_in_key and face:

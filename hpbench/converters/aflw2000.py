@@ -7,7 +7,8 @@ Expected folder (``--src``)::
 
 Each ``.mat`` holds ``Pose_Para`` (1, 7) and ``pt2d`` (2, 21): AFLW's 21 points, where a point the
 annotators did not mark is stored as x = −1 (y = height + 2 after 3DDFA's flip of the y axis). Such
-points become NaN and stay out of the landmark box. 31 of the 2,000 poses lie beyond ±99°.
+points become NaN and stay out of the ``landmarks`` box; the ``pt2d`` box keeps them, as HopeNet's
+crop does. 31 of the 2,000 poses lie beyond ±99°.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
-from hpbench.converters.ddfa import DDFA_CITATION, ddfa_counts, landmark_box, paired_sources, read_ddfa_sample
+from hpbench.converters.ddfa import DDFA_BOXES, DDFA_CITATION, ddfa_counts, paired_sources, read_ddfa_sample
 from hpbench.errors import NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import AFLW21
 
-LAYOUT = Layout(dataset="aflw2000", landmark_names=AFLW21, box_sources=("landmarks",))
+LAYOUT = Layout(dataset="aflw2000", landmark_names=AFLW21, box_sources=DDFA_BOXES)
 
 
 def find_sources(src: Path) -> Sources:
@@ -33,9 +34,7 @@ def find_sources(src: Path) -> Sources:
 
 
 def read(item: SourceItem) -> Sample:
-    sample, landmarks = read_ddfa_sample(item, points=21, missing_marker=True)
-    sample.boxes = {"landmarks": landmark_box(landmarks, item.paths[1])}
-    return sample
+    return read_ddfa_sample(item, points=21, missing_marker=True)
 
 
 register(Converter(

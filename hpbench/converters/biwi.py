@@ -1,4 +1,4 @@
-"""BIWI Kinect Head Pose (Fanelli et al. 2013): 15,677 frames of 20 people in 24 sequences.
+"""BIWI Kinect Head Pose (Fanelli et al. 2013): 15,678 frames of 20 people in 24 sequences.
 
 Expected folder (``--src``)::
 
@@ -183,7 +183,9 @@ def read(item: SourceItem) -> Sample:
 register(Converter(
     name="biwi", find_sources=find_sources, read=read,
     reference_box="projected", face_anchor=("head_center_x", "head_center_y"),
-    published=(PublishedCount("samples", 15_677, count_samples),
+    published=(PublishedCount("samples", 15_678, count_samples,
+                              "frames in the release; KD's box file, whose count papers quote, holds 15,677: it has "
+                              "no box for 01/frame_00003_rgb.png"),
                PublishedCount("sequences", 24, count_distinct("sequence")),
                PublishedCount("people", 20, count_distinct("person"))),
     options=(Option("with_depth", "also store the depth frames (16-bit PNG)", flag=True),),

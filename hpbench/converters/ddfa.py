@@ -81,21 +81,28 @@ def paired_sources(folder: Path, root: Path, pattern: str = "*") -> list[SourceI
     return items
 
 
-def read_ddfa_sample(item: SourceItem, points: int, missing_marker: bool) -> tuple[Sample, np.ndarray]:
-    """The image, pose and landmarks of one pair; returns the sample (without boxes/meta) and landmarks.
+DDFA_BOXES = ("landmarks", "pt2d")
+
+
+def read_ddfa_sample(item: SourceItem, points: int, missing_marker: bool) -> Sample:
+    """The image, pose, landmarks and boxes of one pair (meta left to the converter).
 
     ``missing_marker``: AFLW2000 writes an unannotated point as x = −1 (and y = height + 2): any point
-    with a negative coordinate becomes NaN.
+    with a negative coordinate becomes NaN in ``landmarks`` and stays out of the ``landmarks`` box.
+    The ``pt2d`` box is the min and max of every ``pt2d`` point as the file ships them, markers
+    included: the box HopeNet's and 6DRepNet's ``datasets.py`` crop from (``min(pt2d[0, :])`` …).
     """
     image_path, mat_path = item.paths
     if not image_path.is_file():
         raise BadSourceFile(image_path, f"is missing (its annotation {mat_path.name} exists)")
     content = load_mat(mat_path, ["Pose_Para", "pt2d"])
     ypr = read_pose_para(content, mat_path)
-    landmarks = read_pt2d(content, mat_path, points)
+    shipped = read_pt2d(content, mat_path, points)
+    landmarks = shipped.copy()
     if missing_marker:
         landmarks[(landmarks < 0).any(axis=1)] = np.nan
     data, fmt, height, width = read_image_file(image_path)
-    sample = Sample(key=item.key, image=data, image_format=fmt, height=height, width=width, ypr=ypr,
-                    landmarks=landmarks)
-    return sample, landmarks
+    boxes = {"landmarks": landmark_box(landmarks, mat_path),
+             "pt2d": np.concatenate([shipped.min(axis=0), shipped.max(axis=0)])}
+    return Sample(key=item.key, image=data, image_format=fmt, height=height, width=width, ypr=ypr,
+                  landmarks=landmarks, boxes=boxes)

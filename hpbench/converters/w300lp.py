@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
-from hpbench.converters.ddfa import DDFA_CITATION, ddfa_counts, landmark_box, paired_sources, read_ddfa_sample
+from hpbench.converters.ddfa import DDFA_BOXES, DDFA_CITATION, ddfa_counts, paired_sources, read_ddfa_sample
 from hpbench.errors import NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import IBUG68
@@ -28,7 +28,7 @@ FOLDERS = tuple(folder for base in ("AFW", "HELEN", "IBUG", "LFPW") for folder i
 LAYOUT = Layout(
     dataset="300w_lp",
     landmark_names=IBUG68,
-    box_sources=("landmarks",),
+    box_sources=DDFA_BOXES,
     meta={"identity": "str", "source_folder": "str", "view_index": "int"},
 )
 _VIEW = re.compile(r"^(?P<identity>.+)_(?P<view>\d+)$")
@@ -52,10 +52,9 @@ def identity_and_view(stem: str) -> tuple[str, int]:
 
 
 def read(item: SourceItem) -> Sample:
-    sample, landmarks = read_ddfa_sample(item, points=68, missing_marker=False)
+    sample = read_ddfa_sample(item, points=68, missing_marker=False)
     image_path = item.paths[0]
     identity, view = identity_and_view(image_path.stem)
-    sample.boxes = {"landmarks": landmark_box(landmarks, item.paths[1])}
     sample.meta = {"identity": identity, "source_folder": image_path.parent.name, "view_index": view}
     return sample
 

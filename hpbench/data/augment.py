@@ -2,8 +2,8 @@
 Knowledge Distillation, §4.3).
 
 An optional random window (HopeNet's Resize(240) + RandomCrop(224)) comes first; then the
-augmentations that change the pose — a horizontal flip (p = 0.5: yaw and roll change sign)
-and an in-plane rotation in [−15°, 15°] (the pose recomputed through its rotation matrix) — then,
+augmentations that change the pose — a horizontal flip (p = 0.5: yaw and roll change sign; then
+HopeNet's PIL blur with probability ``blur``) and an in-plane rotation in [−15°, 15°] (the pose recomputed through its rotation matrix) — then,
 if ``colour`` is on, the ones that do not, in KD's order: with p = 0.5 one of hue/saturation/value
 jitter, CLAHE, equalisation or solarisation; with p = 0.5 a channel shuffle or a channel dropout; a
 median blur with p = 0.5; with p = 0.5 a shadow or sensor noise; a coarse dropout with p = 0.5.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image, ImageFilter
 
 from hpbench.pose import flip_horizontal, rotate_in_plane
 
@@ -26,6 +27,7 @@ class PoseAugmentation:
     rotate: float = 15.0  # maximum in-plane rotation, degrees
     colour: bool = True
     crop_margin: int = 0  # crop this many pixels larger, then take a random window (HopeNet: 240 → 224 = 16)
+    blur: float = 0.0  # probability of PIL's ImageFilter.BLUR after the flip (HopeNet and 6DRepNet: 0.05)
 
     def __call__(self, image: np.ndarray, ypr: np.ndarray, rng: np.random.Generator):
         """(image, ypr, flipped): the augmented BGR crop, its corrected canonical pose, whether it was mirrored."""
@@ -36,6 +38,8 @@ class PoseAugmentation:
         flipped = bool(rng.uniform() < self.flip)
         if flipped:
             image, ypr = np.ascontiguousarray(image[:, ::-1]), flip_horizontal(ypr)
+        if self.blur and rng.uniform() < self.blur:
+            image = np.asarray(Image.fromarray(image).filter(ImageFilter.BLUR))
         if self.rotate > 0:
             angle = float(rng.uniform(-self.rotate, self.rotate))
             height, width = image.shape[:2]

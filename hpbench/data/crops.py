@@ -12,6 +12,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from hpbench.registry import Registry
 
@@ -23,9 +24,11 @@ class CropRule:
     region: Callable[[np.ndarray, tuple[int, int]], tuple[int, int, int, int]]
     pad: bool  # black outside the image (PIL's crop) instead of clipping
     resize: str  # "stretch" (aspect ratio not kept) or "shorter-side-centre-crop" (torchvision Resize + CenterCrop)
+    random: bool = False  # region(box, image_hw, rng) draws from rng (training); without one, its mean
 
 
 CROP_RULES: Registry[CropRule] = Registry("crop rule")
+RESIZE_KERNELS = ("opencv-linear", "pil-bilinear")
 
 
 def kd_region(box, image_hw) -> tuple[int, int, int, int]:
@@ -35,15 +38,29 @@ def kd_region(box, image_hw) -> tuple[int, int, int, int]:
     return max(0, int(x1)), max(0, int(y1)), min(width, max(0, int(x2))), min(height, max(0, int(y2)))
 
 
-def hopenet_aflw2000_region(box, image_hw, k: float = 0.2) -> tuple[int, int, int, int]:
-    """HopeNet's AFLW2000 test crop of a landmark box: grow left and up by 2k of the box, then right by
-    2k and down by 0.6k of the already grown box; truncate to int (PIL pads outside with black)."""
+def _grown(box, left: float, top: float, right: float, bottom: float) -> tuple[int, int, int, int]:
+    """The box grown side by side as HopeNet's datasets.py grows it — left, top, right, bottom, each by
+    its factor of the width or height measured after the previous side grew — truncated to int."""
     x_min, y_min, x_max, y_max = (float(v) for v in box)
-    x_min -= 2 * k * abs(x_max - x_min)
-    y_min -= 2 * k * abs(y_max - y_min)
-    x_max += 2 * k * abs(x_max - x_min)
-    y_max += 0.6 * k * abs(y_max - y_min)
+    x_min -= left * abs(x_max - x_min)
+    y_min -= top * abs(y_max - y_min)
+    x_max += right * abs(x_max - x_min)
+    y_max += bottom * abs(y_max - y_min)
     return int(x_min), int(y_min), int(x_max), int(y_max)
+
+
+def hopenet_aflw2000_region(box, image_hw, k: float = 0.2) -> tuple[int, int, int, int]:
+    """HopeNet's AFLW2000 test crop (deep-head-pose code/datasets.py, AFLW2000.__getitem__): left, top
+    and right grow by 2k, the bottom by 0.6k (PIL pads outside the image with black)."""
+    return _grown(box, 2 * k, 2 * k, 2 * k, 0.6 * k)
+
+
+def hopenet_300wlp_region(box, image_hw, rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
+    """HopeNet's 300W-LP training crop (deep-head-pose code/datasets.py, Pose_300W_LP.__getitem__):
+    k ~ U(0.2, 0.4) per sample (k = 0.3, its mean, without a generator); left and right grow by 0.6k,
+    the top by 2k, the bottom by 0.6k."""
+    k = 0.3 if rng is None else float(rng.random()) * 0.2 + 0.2
+    return _grown(box, 0.6 * k, 2 * k, 0.6 * k, 0.6 * k)
 
 
 def square_region(box, image_hw, margin: float = 0.0) -> tuple[int, int, int, int]:
@@ -59,6 +76,8 @@ for _rule in (
     CropRule("kd", "the box exactly (KD, kd_oe_hpe): clipped, truncated, stretched", kd_region, False, "stretch"),
     CropRule("hopenet-aflw2000", "HopeNet's enlarged landmark box (k = 0.2), resize 224 + centre crop",
              hopenet_aflw2000_region, True, "shorter-side-centre-crop"),
+    CropRule("hopenet-300wlp", "HopeNet's training crop of 300W-LP (k ~ U(0.2, 0.4)), resize + centre crop",
+             hopenet_300wlp_region, True, "shorter-side-centre-crop", random=True),
     CropRule("square", "a square on the box centre, side = the longer box side", square_region, True, "stretch"),
     CropRule("square-margin", "a square on the box centre, side = 1.4 × the longer box side",
              lambda box, hw: square_region(box, hw, margin=0.2), True, "stretch"),
@@ -79,25 +98,39 @@ def cut(image: np.ndarray, region: tuple[int, int, int, int], pad: bool) -> np.n
     return out
 
 
-def resize(crop: np.ndarray, size: int, mode: str) -> np.ndarray:
+def _scale(image: np.ndarray, width: int, height: int, kernel: str) -> np.ndarray:
+    """Resize with a named kernel: OpenCV's bilinear (no antialiasing; KD's Albumentations) or PIL's
+    (antialiased when shrinking; HopeNet's and 6DRepNet's torchvision transforms on PIL images)."""
+    if kernel == "opencv-linear":
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    if kernel == "pil-bilinear":
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
+    raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
+
+
+def resize(crop: np.ndarray, size: int, mode: str, kernel: str = "opencv-linear") -> np.ndarray:
     if mode == "stretch":
-        return cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
+        return _scale(crop, size, size, kernel)
     height, width = crop.shape[:2]  # torchvision: the shorter side to `size`, then the centre square
     if height <= width:
         new_h, new_w = size, int(size * width / height)
     else:
         new_h, new_w = int(size * height / width), size
-    scaled = cv2.resize(crop, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    scaled = _scale(crop, new_w, new_h, kernel)
     top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
     return scaled[top:top + size, left:left + size]
 
 
-def crop_image(image: np.ndarray, box, rule: str | CropRule, size: int) -> np.ndarray:
+def crop_image(image: np.ndarray, box, rule: str | CropRule, size: int, kernel: str = "opencv-linear",
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """The crop of ``box`` by ``rule``, resized to ``size`` with ``kernel``; a random rule draws from ``rng``."""
     rule = CROP_RULES.get(rule) if isinstance(rule, str) else rule
-    piece = cut(image, rule.region(np.asarray(box), image.shape[:2]), rule.pad)
+    box, image_hw = np.asarray(box), image.shape[:2]
+    region = rule.region(box, image_hw, rng) if rule.random else rule.region(box, image_hw)
+    piece = cut(image, region, rule.pad)
     if piece.shape[0] == 0 or piece.shape[1] == 0:
         raise ValueError(f"crop rule {rule.name} gives an empty region for box {list(np.round(box, 2))}")
-    return resize(piece, size, rule.resize)
+    return resize(np.ascontiguousarray(piece), size, rule.resize, kernel)
 
 
 def expand_box(box, input_size: int, pad: int) -> np.ndarray:

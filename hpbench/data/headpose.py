@@ -91,20 +91,22 @@ class HeadPoseDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def crop_at(self, position: int) -> np.ndarray:
-        """The BGR crop of the position-th selected sample, before augmentation and normalisation."""
+    def crop_at(self, position: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The BGR crop of the position-th selected sample, before augmentation and normalisation
+        (a random crop rule draws from ``rng``)."""
         index, size = self.indices[position], self.preprocessing.input_size
         box = expand_box(self.boxes[position], size, self.pad) if self.pad else self.boxes[position]
         margin = getattr(self.augment, "crop_margin", 0)
         try:
-            return crop_image(self.data.image(index), box, self.crop, size + 2 * self.pad + margin)
+            return crop_image(self.data.image(index), box, self.crop, size + 2 * self.pad + margin,
+                              self.preprocessing.resize_kernel, rng)
         except ValueError as err:
             raise HpbenchError(f"{self.data.path}: sample {self.data.keys[index]}: {err}") from None
 
     def __getitem__(self, position: int) -> dict:
-        image, ypr, flipped = self.crop_at(position), self.ypr[position], False
+        rng = np.random.default_rng([self.seed, self.epoch, position]) if self.augment is not None else None
+        image, ypr, flipped = self.crop_at(position, rng), self.ypr[position], False
         if self.augment is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, position])
             image, ypr, flipped = self.augment(image, ypr, rng)
         return {"image": self.preprocessing.to_tensor(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
                 "index": int(self.indices[position]), "position": position, "flipped": flipped}

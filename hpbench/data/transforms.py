@@ -13,12 +13,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Square input size, channel order ("rgb" or "bgr") and per-channel mean and std (of [0, 1] values)."""
+    """Square input size, the kernel that resizes the crop to it (hpbench.data.crops.RESIZE_KERNELS:
+    "opencv-linear" or "pil-bilinear"), channel order ("rgb" or "bgr") and per-channel mean and std
+    (of [0, 1] values): what a model family's authors fed it."""
 
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     colour: str = "rgb"
+    resize_kernel: str = "opencv-linear"
 
     def to_tensor(self, image_bgr: np.ndarray) -> torch.Tensor:
         """A (3, H, W) float32 tensor of a BGR uint8 crop."""

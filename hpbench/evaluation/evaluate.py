@@ -16,15 +16,8 @@ import numpy as np
 import torch
 
 from hpbench.data.headpose import HeadPoseDataset, dataset_for
-from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
-from hpbench.evaluation.records import (
-    DatasetResult,
-    EvaluationSettings,
-    ModelInfo,
-    ProtocolRef,
-    ResultRecord,
-)
+from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ModelInfo, ProtocolRef, ResultRecord
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics
 from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
@@ -97,7 +90,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     device = device or default_device()
     selections = select(protocol, protocol.test_split, data_dir)
     model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device)
-    preprocessing = model.preprocessing or Preprocessing(input_size=protocol.input_size)
+    preprocessing = model.preprocessing_for(protocol.input_size)
     crop = crop or model.crop or protocol.crop
     predict = EnsemblePredictor(model.module, spec) if spec else model.predict
     results, all_predictions = {}, []
@@ -116,7 +109,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
                         round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device)),
         evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
                                       batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
-                                      if spec else None),
+                                      if spec else None, preprocessing.resize_kernel),
         environment=environment(),
         date=utc_now(),
         results=results,

@@ -48,6 +48,7 @@ class EvaluationSettings:
     device: str = "cpu"
     batch_size: int = 64
     ensemble: dict | None = None  # pad, stride, crops
+    resize_kernel: str = "opencv-linear"  # hpbench.data.crops.RESIZE_KERNELS
 
 
 @dataclass

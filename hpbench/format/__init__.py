@@ -1,4 +1,4 @@
-"""The hpbench HDF5 layout, format version 1 (docs/FORMAT.md is the contract).
+"""The hpbench HDF5 layout, format version 2 (docs/FORMAT.md is the contract).
 
 ``layout`` (what a file holds), ``digest`` (content hashes), ``writer`` (the streaming writer),
 ``update`` (adding a box source in place), ``reader`` (``HPFile``) and ``validate``. This package is

@@ -19,7 +19,7 @@ from hpbench.errors import HpbenchError
 from hpbench.pose import ANGLE_NAMES
 
 FORMAT_NAME = "hpbench"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: boxes are float64 (a crop rule truncating 469.99999 must not read 470.0)
 POSE_CONVENTION = "3ddfa (yaw, pitch, roll) degrees; R = Rz(roll) Ry(yaw) Rx(pitch)"
 TASKS = ("headpose", "bodypose")
 IMAGE_FORMATS = {"jpeg": b"\xff\xd8", "png": b"\x89PNG\r\n\x1a\n"}
@@ -79,7 +79,7 @@ class Layout:
             specs += [Field("pose/ypr", np.dtype("<f4"), (3,)), Field("pose/rotation", np.dtype("<f4"), (3, 3))]
         if self.landmark_names:
             specs.append(Field("landmarks/xy", np.dtype("<f4"), (len(self.landmark_names), 2)))
-        specs += [Field(f"bbox/{source}", np.dtype("<f4"), (4,)) for source in self.box_sources]
+        specs += [Field(f"bbox/{source}", np.dtype("<f8"), (4,)) for source in self.box_sources]
         for source in self.box_status:
             status, score, iou = box_status_keys(source)
             specs += [Field(status, "str"), Field(score, np.dtype("<f4")), Field(iou, np.dtype("<f4"))]

@@ -28,7 +28,8 @@ def open_h5(path: str | Path) -> h5py.File:
     version = int(handle.attrs.get("format_version", -1))
     if version != FORMAT_VERSION:
         handle.close()
-        raise FormatError(f"{path}: format version {version}; this hpbench reads version {FORMAT_VERSION}")
+        raise FormatError(f"{path}: format version {version}; this hpbench reads version {FORMAT_VERSION} "
+                          "(docs/FORMAT.md says what changed): run hpbench prepare on the raw dataset again")
     return handle
 
 

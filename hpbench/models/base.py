@@ -19,10 +19,11 @@ class HeadPoseModel(nn.Module):
     config: dict = {}
     decoding = "centre"  # how rvc probabilities become angles: "centre" or HopeNet's "left-edge"
     backbone_attribute = "backbone"  # the pretrained trunk: its parameters form the "backbone" group
+    resize_kernel = "opencv-linear"  # how its authors resized crops (hpbench.data.crops.RESIZE_KERNELS)
 
     def __init__(self, input_size: int = 224):
         super().__init__()
-        self.preprocessing = Preprocessing(input_size=input_size)
+        self.preprocessing = Preprocessing(input_size=input_size, resize_kernel=self.resize_kernel)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """The trunk's parameters ("backbone") and the rest ("heads"), for per-group learning rates."""

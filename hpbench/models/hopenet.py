@@ -20,14 +20,37 @@ BIN_SIZE, THETA = 3.0, 99.0
 
 class HopeNet(HeadPoseModel):
     convention = "hopenet"
+    resize_kernel = "pil-bilinear"  # torchvision transforms on PIL images (deep-head-pose code/test_hopenet.py)
 
     def __init__(self, depth: int = 50, pretrained: str | None = None, input_size: int = 224,
-                 decoding: str = "left-edge"):
+                 decoding: str = "left-edge", freeze_block_batchnorm: bool = False):
         super().__init__(input_size)
         self.backbone = ResNetTrunk(depth, pretrained)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = RvCHead(self.backbone.out_features, BIN_SIZE, THETA, angles=("yaw", "pitch", "roll"))
         self.decoding = decoding
+        self.freeze_block_batchnorm = freeze_block_batchnorm
+
+    def train(self, mode: bool = True) -> "HopeNet":
+        """With ``freeze_block_batchnorm``, the BatchNorm layers named ``bn*`` inside ``layer1`` …
+        ``layer4`` stay in eval mode while training, as HopeNet's training script leaves them
+        (deep-head-pose code/train_hopenet.py, get_non_ignored_params calls .eval() on them; the stem's
+        bn1 and the downsample BatchNorms are not named so and keep training)."""
+        super().train(mode)
+        if mode and self.freeze_block_batchnorm:
+            for name, module in self.backbone.model.named_modules():
+                if name.startswith("layer") and name.rsplit(".", 1)[-1].startswith("bn"):
+                    module.eval()
+        return self
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """"stem" (conv1, bn1: HopeNet trains them at learning rate 0), "backbone" (layer1–4), "heads"."""
+        trunk = self.backbone.model
+        stem = [*trunk.conv1.parameters(), *trunk.bn1.parameters()]
+        groups = super().parameter_groups()
+        taken = {id(p) for p in stem}
+        return {"stem": stem, "backbone": [p for p in groups["backbone"] if id(p) not in taken],
+                "heads": groups["heads"]}
 
     @property
     def rvc_head(self) -> RvCHead:

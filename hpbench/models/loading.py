@@ -44,6 +44,12 @@ class LoadedModel:
     sha256: str
     path: Path
     config: dict
+    resize_kernel: str = "opencv-linear"  # the family's, used with the protocol's input size
+
+    def preprocessing_for(self, input_size: int) -> Preprocessing:
+        """The model's own preprocessing, or (a bare state dict, TorchScript without metadata) the
+        protocol's input size with ImageNet normalisation and the family's resize kernel."""
+        return self.preprocessing or Preprocessing(input_size=input_size, resize_kernel=self.resize_kernel)
 
     @property
     def parameters_m(self) -> float:
@@ -54,7 +60,8 @@ def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Te
                      preprocessing: Preprocessing = Preprocessing(), crop: str | None = None) -> None:
     """Trace ``model`` (whose forward gives angles) to TorchScript with hpbench's metadata."""
     metadata = {"input_size": preprocessing.input_size, "mean": list(preprocessing.mean),
-                "std": list(preprocessing.std), "colour": preprocessing.colour, "crop": crop, "convention": convention}
+                "std": list(preprocessing.std), "colour": preprocessing.colour,
+                "resize_kernel": preprocessing.resize_kernel, "crop": crop, "convention": convention}
     with warnings.catch_warnings():  # torch ≥ 2.9 flags TorchScript as deprecated; it still works
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace(model.eval(), example)
@@ -83,10 +90,12 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
     preprocessing = None
     if "input_size" in metadata:
         preprocessing = Preprocessing(int(metadata["input_size"]), tuple(metadata.get("mean", Preprocessing.mean)),
-                                      tuple(metadata.get("std", Preprocessing.std)), metadata.get("colour", "rgb"))
+                                      tuple(metadata.get("std", Preprocessing.std)), metadata.get("colour", "rgb"),
+                                      metadata.get("resize_kernel", "opencv-linear"))
     return LoadedModel(predict=module, module=module, kind="torchscript", arch=metadata.get("arch", "torchscript"),
                        convention=convention or metadata.get("convention", "hpbench"), preprocessing=preprocessing,
-                       crop=metadata.get("crop"), sha256=file_sha256(path), path=path, config=metadata)
+                       crop=metadata.get("crop"), sha256=file_sha256(path), path=path, config=metadata,
+                       resize_kernel=metadata.get("resize_kernel", "opencv-linear"))
 
 
 def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
@@ -127,4 +136,5 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
     preprocessing = model.preprocessing if kind == "checkpoint" else None
     return LoadedModel(predict=model.predict, module=model, kind=kind, arch=arch,
                        convention=convention or model.convention, preprocessing=preprocessing,
-                       crop=crop, sha256=file_sha256(path), path=path, config=config)
+                       crop=crop, sha256=file_sha256(path), path=path, config=config,
+                       resize_kernel=model.preprocessing.resize_kernel)

@@ -16,7 +16,7 @@ from hpbench.errors import HpbenchError
 from hpbench.resources import bundled_dir, bundled_yaml
 
 RECIPE_KEYS = {"name", "arch", "source", "model", "loss", "optimizer", "scheduler", "epochs", "batch_size", "augment",
-               "crop", "seed", "teacher", "notes"}
+               "crop", "boxes", "seed", "teacher", "notes"}
 
 
 @dataclass
@@ -31,7 +31,8 @@ class Recipe:
     model: dict = field(default_factory=dict)
     scheduler: dict | None = None
     augment: dict = field(default_factory=dict)
-    crop: str | None = None
+    crop: str | None = None  # None: the protocol's crop rule
+    boxes: str | None = None  # None: the protocol's box source (HopeNet trains on its pt2d box)
     seed: int = 0
     teacher: dict | None = None
     notes: str = ""

@@ -62,8 +62,8 @@ class Validation:
 def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: str, processes: Processes,
                   workers: int, progress: bool):
     augment = PoseAugmentation(**recipe.augment) if recipe.augment is not None else None
-    sets = [dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face, augment=augment,
-                        seed=recipe.seed) for s in selections]
+    sets = [dataset_for(s, crop, model.preprocessing, boxes=recipe.boxes, missing_face=protocol.missing_face,
+                        augment=augment, seed=recipe.seed) for s in selections]
     if recipe.teacher:
         teacher = recipe.teacher
         spec = EnsembleSpec(int(teacher.get("pad", 15)), int(teacher.get("stride", 5)))

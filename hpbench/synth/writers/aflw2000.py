@@ -19,7 +19,7 @@ import numpy as np
 
 from hpbench.synth.scene import render_face_image
 from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
-from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
+from hpbench.synth.writers.ddfa import pose_para, pt2d_box, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 OUT_OF_RANGE_SHARE = 0.02
 MIN_VISIBLE_POINTS = 3
@@ -54,7 +54,8 @@ def _render(task: tuple[Path, int, int, int, int]) -> TruthRecord:
     write_mat(out / f"{name}.mat", {"Pose_Para": para, "pt2d": pt2d, "pt3d_68": pt3d, "roi": roi(labels.head_box)})
     landmarks = labels.landmarks21.copy()
     landmarks[~labels.visible21] = np.nan
-    return TruthRecord(key=f"{name}.jpg", ypr=ypr_from_pose_para(para), landmarks=landmarks, head_box=labels.head_box)
+    return TruthRecord(key=f"{name}.jpg", ypr=ypr_from_pose_para(para), landmarks=landmarks, head_box=labels.head_box,
+                       boxes={"pt2d": pt2d_box(pt2d)})
 
 
 @register_writer("aflw2000")

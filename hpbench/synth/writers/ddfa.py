@@ -30,6 +30,11 @@ def ypr_from_pose_para(para: np.ndarray) -> np.ndarray:
     return np.degrees(np.array([para[1], para[0], para[2]]))
 
 
+def pt2d_box(pt2d: np.ndarray) -> np.ndarray:
+    """x1 y1 x2 y2 over every point of a (2, K) ``pt2d`` as written, markers included."""
+    return np.array([pt2d[0].min(), pt2d[1].min(), pt2d[0].max(), pt2d[1].max()])
+
+
 def roi(box: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(box, float)).astype(np.int16).reshape(1, 4)
 

@@ -26,7 +26,7 @@ from hpbench.synth.head import HeadModel
 from hpbench.synth.raycast import Placement
 from hpbench.synth.scene import HeadLabels, default_supersample, random_instance, render_scene
 from hpbench.synth.writers import TruthRecord, register_writer, render_records, sample_rng
-from hpbench.synth.writers.ddfa import pose_para, roi, write_jpeg, write_mat, ypr_from_pose_para
+from hpbench.synth.writers.ddfa import pose_para, pt2d_box, roi, write_jpeg, write_mat, ypr_from_pose_para
 
 FOLDERS = ("AFW", "HELEN", "IBUG", "LFPW")
 VIEWS_PER_FACE = 5
@@ -88,6 +88,7 @@ def _write_view(out: Path, folder: str, name: str, image, labels: HeadLabels, id
         ypr=ypr_from_pose_para(para),
         landmarks=pt2d.T,
         head_box=labels.head_box,
+        boxes={"pt2d": pt2d_box(pt2d)},
         meta={"identity": identity, "source_folder": folder, "view_index": view},
     )
 
