@@ -19,7 +19,7 @@ import numpy as np
 from hpbench import __version__
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, add_box_source, open_prepared
+from hpbench.format import HPFile, add_box_source, find_prepared, open_prepared
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.provenance import file_sha256
 
@@ -146,7 +146,7 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
 
 def import_and_report(dataset: str, kd_json: str, name: str = "kd", data="data") -> int:
     """``hpbench bboxes import``: read a KD box file into ``bbox/<name>``; print what matched."""
-    path = open_prepared(data, dataset).path
+    path = find_prepared(data, dataset)
     print(import_kd_json(path, kd_json, name).summary(dataset, name))
     return 0
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, open_prepared
+from hpbench.format import HPFile, find_prepared
 from hpbench.io import write_bytes_atomic
 
 TILE = 256
@@ -55,6 +55,6 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
 
 def show_boxes(dataset: str, name: str = "yolo", data="data", n: int = 16, out: str | None = None) -> int:
     """``hpbench bboxes show``: write the picture of ``n`` samples' boxes."""
-    path = open_prepared(data, dataset).path
+    path = find_prepared(data, dataset)
     print(f"wrote {box_grid(path, name, n, out or f'{dataset}-{name}-boxes.png')}")
     return 0

@@ -3,8 +3,8 @@ Knowledge Distillation, §4.3).
 
 An optional random window (HopeNet's Resize(240) + RandomCrop(224)) comes first; then the
 augmentations that change the pose — a horizontal flip (p = 0.5: yaw and roll change sign; then
-HopeNet's PIL blur with probability ``blur``) and an in-plane rotation in [−15°, 15°] (the pose recomputed through its rotation matrix) — then,
-if ``colour`` is on, the ones that do not, in KD's order: with p = 0.5 one of hue/saturation/value
+HopeNet's PIL blur with probability ``blur``) and an in-plane rotation in [−15°, 15°] (the pose
+recomputed through its rotation matrix) — then, if ``colour`` is on, the ones that do not, in KD's order: with p = 0.5 one of hue/saturation/value
 jitter, CLAHE, equalisation or solarisation; with p = 0.5 a channel shuffle or a channel dropout; a
 median blur with p = 0.5; with p = 0.5 a shadow or sensor noise; a coarse dropout with p = 0.5.
 (KD uses Albumentations for the second group; these are OpenCV re-implementations of the same ideas.)

@@ -28,8 +28,7 @@ from hpbench.data.crops import CROP_RULES, crop_image, expand_box
 from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
-
-MISSING_FACE_RULES = ("fallback", "refuse")  # what a protocol does with a sample without its preferred box
+from hpbench.protocols import MISSING_FACE
 
 
 def resolve_boxes(data: HPFile, indices: Sequence[int], source: str | None, reference: str | None = None):
@@ -63,11 +62,13 @@ class HeadPoseDataset(Dataset):
     ``data`` is an HPFile or its path. ``augment`` (hpbench.data.augment.PoseAugmentation) runs on
     the crop before normalisation, with a generator seeded by (seed, epoch, position): the same
     augmentation whatever the worker count; an item says whether it was mirrored (``flipped``).
-    ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles).
+    ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles). ``fallback`` marks
+    the samples on their dataset's reference box because ``box_source`` had none for them.
     """
 
     def __init__(self, data: HPFile | str | Path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
-                 preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0):
+                 preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0,
+                 fallback: np.ndarray | None = None, box_source: str = ""):
         self.data = data if isinstance(data, HPFile) else HPFile(data)
         self.indices = np.asarray(indices, dtype=np.intp)
         self.boxes = np.asarray(boxes, dtype=np.float64)
@@ -78,8 +79,8 @@ class HeadPoseDataset(Dataset):
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.pad = pad
         self.ypr = self.data.ypr[self.indices].astype(np.float32)
-        self.fallback = np.zeros(len(self.indices), bool)  # set by dataset_for
-        self.box_source = ""
+        self.fallback = np.zeros(len(self.indices), bool) if fallback is None else np.asarray(fallback, bool)
+        self.box_source = box_source
 
     @property
     def keys(self) -> np.ndarray:
@@ -120,8 +121,8 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
     box. ``missing_face`` is the protocol's rule for a sample without its preferred box: "fallback"
     (the reference box, counted in ``dataset.fallback``) or "refuse" (an error naming the samples).
     """
-    if missing_face not in MISSING_FACE_RULES:
-        raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE_RULES)}")
+    if missing_face not in MISSING_FACE["headpose"]:
+        raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE['headpose'])}")
     entry = selection.entry
     source = entry.reference if boxes == "reference" else boxes or entry.boxes
     resolved, fallback = resolve_boxes(selection.data, selection.indices, source, entry.reference)
@@ -129,6 +130,5 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
         keys = selection.data.keys[selection.indices][fallback]
         raise HpbenchError(f"{selection.data.path}: {int(fallback.sum())} selected samples have no '{source}' box "
                            f"(e.g. {', '.join(map(str, keys[:3]))}) and the protocol refuses a fallback")
-    dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad)
-    dataset.fallback, dataset.box_source = fallback, source
-    return dataset
+    return HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
+                           fallback, source)

@@ -17,13 +17,13 @@ from hpbench.format.layout import (
     Layout,
     prepared_path,
 )
-from hpbench.format.reader import HPFile, open_h5, open_prepared
+from hpbench.format.reader import HPFile, find_prepared, open_h5, open_prepared
 from hpbench.format.update import add_box_source
 from hpbench.format.validate import Check, Validation, validate
 from hpbench.format.writer import Sample, Writer
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "IMAGE_FORMATS", "META_KINDS", "POSE_CONVENTION", "TASKS", "Field",
-    "FormatError", "Layout", "prepared_path", "HPFile", "open_h5", "open_prepared", "add_box_source", "Check",
+    "FormatError", "Layout", "prepared_path", "HPFile", "find_prepared", "open_h5", "open_prepared", "add_box_source", "Check",
     "Validation", "validate", "Sample", "Writer",
 ]

@@ -134,11 +134,15 @@ class HPFile:
 
 
 
-def open_prepared(data_dir: str | Path, dataset: str) -> "HPFile":
-    """The prepared file of ``dataset`` in ``data_dir``, or an error that says how to make it."""
+def find_prepared(data_dir: str | Path, dataset: str) -> Path:
+    """The path of ``dataset``'s prepared file in ``data_dir``, or an error that says how to make it."""
     path = prepared_path(data_dir, dataset)
     if not path.is_file():
         raise HpbenchError(
             f"{path} is missing: run `hpbench prepare {dataset} --src <raw {dataset} folder> --out {data_dir}` first"
         )
-    return HPFile(path)
+    return path
+
+
+def open_prepared(data_dir: str | Path, dataset: str) -> "HPFile":
+    return HPFile(find_prepared(data_dir, dataset))

@@ -44,6 +44,10 @@ class Processes:
     def main(self) -> bool:
         return self.rank == 0
 
+    def say(self, log):
+        """``log`` on the main process, silence on the others."""
+        return log if self.main else (lambda *args, **kwargs: None)
+
 
 def start_processes(device: str | None = None) -> Processes:
     """Joins the process group when launched by torchrun; picks this process's device."""
@@ -87,7 +91,7 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
         log=print) -> Path:
     """Train ``run`` into ``out``; returns the final checkpoint's path."""
     out = Path(out)
-    say = log if processes.main else (lambda *a, **k: None)
+    say = processes.say(log)
     if len(run.train_set) < run.batch_size * processes.world:
         raise HpbenchError(f"{len(run.train_set)} training samples are fewer than one batch "
                            f"({run.batch_size} × {processes.world})")

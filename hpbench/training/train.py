@@ -84,7 +84,7 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
         raise HpbenchError(f"protocol {protocol.name} is a body-pose protocol; hpbench train trains head-pose "
                            "baselines")
     processes = start_processes(device)
-    say = log if processes.main else (lambda *a, **k: None)
+    say = processes.say(log)
     torch.manual_seed(recipe.seed)
     model = create_model(recipe.arch, pretrained=pretrained, **recipe.model)
     say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
