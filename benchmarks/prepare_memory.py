@@ -1,8 +1,9 @@
-"""Peak memory of ``hpbench prepare 300w_lp`` for 2,000 and 20,000 samples: it must not grow with N.
+"""Peak memory of ``hpbench prepare`` and ``hpbench verify`` at two sizes: neither may grow with N.
 
-    python benchmarks/prepare_memory.py [--sizes 2000 20000] [--work /tmp/hpbench-bench]
+    python benchmarks/prepare_memory.py [--dataset 300w_lp] [--sizes 2000 20000] [--work /tmp/hpbench-bench]
 
-Each conversion runs in a fresh process; its peak resident set size is read from the kernel.
+Each step runs in a fresh process; its peak resident set size (the largest of the process and its
+reading workers) is read from the kernel.
 """
 
 from __future__ import annotations
@@ -20,34 +21,41 @@ from hpbench.synth.writers import write_sample
 CHILD = """
 import resource, sys
 from hpbench.converters.prepare import prepare
-report = prepare("300w_lp", sys.argv[1], sys.argv[2], workers=1, progress=False)
-print(report.written, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+from hpbench.format import validate
+if sys.argv[1] == "prepare":
+    print(prepare(sys.argv[2], sys.argv[3], sys.argv[4], workers=1, progress=False).written, end=" ")
+else:
+    print(int(validate(sys.argv[4] + "/" + sys.argv[2] + ".h5").ok), end=" ")
+peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(peak)
 """
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", default="300w_lp")
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
     results = {}
     for n in args.sizes:
-        raw = args.work / f"raw-300w_lp-{n}"
+        raw = args.work / f"raw-{args.dataset}-{n}"
         if not raw.exists():
-            write_sample("300w_lp", raw, n, seed=0, workers=2)
-        out = args.work / f"mem-{n}"
+            write_sample(args.dataset, raw, n, seed=0, workers=2)
+        out = args.work / f"mem-{args.dataset}-{n}"
         shutil.rmtree(out, ignore_errors=True)
-        done = subprocess.run([sys.executable, "-c", CHILD, str(raw), str(out)], capture_output=True, text=True,
-                              check=True)
-        written, peak_kib = map(int, done.stdout.split())
-        results[str(n)] = {"written": written, "peak_rss_mib": round(peak_kib / 1024, 1)}
-        print(f"300w_lp n={n}: peak RSS {peak_kib / 1024:.1f} MiB")
-    sizes = [str(n) for n in args.sizes]
-    results["ratio_largest_to_smallest"] = round(
-        results[sizes[-1]]["peak_rss_mib"] / results[sizes[0]]["peak_rss_mib"], 3
-    )
-    print(f"ratio {results['ratio_largest_to_smallest']}")
-    record("prepare_memory", results)
+        for step in ("prepare", "verify"):
+            done = subprocess.run([sys.executable, "-c", CHILD, step, args.dataset, str(raw), str(out)],
+                                  capture_output=True, text=True, check=True)
+            value, peak_kib = map(int, done.stdout.split())
+            results[f"{step} {n}"] = {"written" if step == "prepare" else "ok": value,
+                                      "peak_rss_mib": round(peak_kib / 1024, 1)}
+            print(f"{step} {args.dataset} n={n}: peak RSS {peak_kib / 1024:.1f} MiB")
+    for step in ("prepare", "verify"):
+        ratio = results[f"{step} {args.sizes[-1]}"]["peak_rss_mib"] / results[f"{step} {args.sizes[0]}"]["peak_rss_mib"]
+        results[f"{step} ratio largest to smallest"] = round(ratio, 3)
+        print(f"{step}: ratio {ratio:.3f}")
+    record(f"prepare_memory_{args.dataset}", results)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def _actions(commands, name: str, help: str):
     return commands.add_parser(name, help=help).add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
+def _trust_option(parser, option: str) -> None:
+    parser.add_argument("--trust-checkpoint", dest="trust", action="store_true",
+                        help=f"load {option} with pickle, which runs any code the file holds (default: a loader "
+                             "that reads tensors and known classes only)")
+
+
 def _data_option(parser) -> None:
     parser.add_argument("--data", default="data", help="folder of prepared files (default: data)")
 
@@ -91,8 +97,7 @@ def _evaluate(commands) -> None:
     evaluate.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
     evaluate.add_argument("--arch", help="architecture of a bare state dict (see: hpbench models)")
     evaluate.add_argument("--convention", help="pose convention of the model's outputs (hpbench, kd, hopenet, …)")
-    evaluate.add_argument("--trust-checkpoint", dest="trust", action="store_true",
-                          help="unpickle arbitrary objects (runs code!)")
+    _trust_option(evaluate, "the model")
     evaluate.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=64)
     evaluate.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
@@ -157,6 +162,7 @@ def _detector(commands) -> None:
     train.add_argument("--device", default="cpu")
     train.add_argument("--workers", type=int, default=2)
     train.add_argument("--mosaic", type=float, default=0.0, help="mosaic augmentation probability (default 0)")
+    _trust_option(train, "--model")
 
 
 def _bboxes(commands) -> None:
@@ -170,10 +176,13 @@ def _bboxes(commands) -> None:
     relabel.add_argument("--conf", type=float, default=0.25)
     relabel.add_argument("--min-iou", type=float, default=0.1, help="IoU with the reference box to accept")
     relabel.add_argument("--device", default="cpu")
+    _trust_option(relabel, "--weights")
     imported = _command(actions, "import", "hpbench.bboxes.boxfiles:import_and_report",
                         "read a KD-format JSON box file into bbox/NAME")
     imported.add_argument("--kd-json", required=True, help="a box file in the KD repository's JSON format")
     imported.add_argument("--name", default="kd", help="the box source to write (default: kd)")
+    imported.add_argument("--replace", action="store_true",
+                          help="allow overwriting a box the converter wrote (the dataset's own, e.g. landmarks)")
     export = _command(actions, "export", "hpbench.bboxes.boxfiles:export_boxes",
                       "write bbox/NAME as a KD-format JSON and / or an hpbench CSV")
     export.add_argument("--name", default="yolo", help="the box source to export (default: yolo)")
@@ -214,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         result = getattr(importlib.import_module(module), function)(**args)
     except HpbenchError as err:
         print(f"hpbench {command}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the machine's side (a permission, a full disk, a file gone): name the file
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"hpbench {command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"hpbench {command}: interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ import yaml
 from hpbench.converters import CONVERTERS
 from hpbench.data.crops import CROP_RULES
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, open_prepared
+from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import parse_metric
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry
@@ -239,6 +239,7 @@ class Selection:
     counts: dict[str, int]
     keys_sha256: str
     entry: SplitEntry
+    content_sha256: str  # of the prepared file, checked before use
 
     @property
     def path(self) -> Path:
@@ -254,6 +255,7 @@ def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> lis
     selections = []
     for entry in protocol.entries(split):
         data = open_prepared(data_dir, entry.dataset)
+        content_sha256 = check_before_use(data.path)
         params = {k: v for k, v in entry.select.items() if k != "rule"}
         try:
             mask = SELECTION_RULES.get(entry.select["rule"])(data, **params)
@@ -264,7 +266,8 @@ def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> lis
             mask &= inside_range(data.ypr, protocol.filter_limit)
             counts[f"inside ±{protocol.filter_limit:g}°"] = int(mask.sum())
         indices = np.flatnonzero(mask)
-        selections.append(Selection(entry.dataset, data, indices, counts, keys_sha256(data.keys[indices]), entry))
+        selections.append(Selection(entry.dataset, data, indices, counts, keys_sha256(data.keys[indices]), entry,
+                                    content_sha256))
     return selections
 
 

@@ -1,4 +1,4 @@
-"""Where the project's data folders (protocols/, baselines/, leaderboards/) are found.
+"""Where the project's data folders (protocols/, baselines/, leaderboards/) and its cache are found.
 
 In a source checkout they sit beside the package; an installed wheel carries copies under
 ``hpbench/_bundled/`` (pyproject's force-include).
@@ -6,11 +6,17 @@ In a source checkout they sit beside the package; an installed wheel carries cop
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hpbench.registry import names_registry
 
 _PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """hpbench's cache (detector settings, files already verified): ``$HPBENCH_CACHE`` or ~/.cache/hpbench."""
+    return Path(os.environ.get("HPBENCH_CACHE", Path.home() / ".cache" / "hpbench"))
 
 
 def bundled_dir(name: str) -> Path:

@@ -20,7 +20,9 @@ from hpbench import __version__
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, find_prepared, open_prepared
+from hpbench.format.update import check_source_name
 from hpbench.io import atomic_path, write_text_atomic
+from hpbench.paths import leaves_root
 from hpbench.provenance import file_sha256
 
 CSV_COLUMNS = ("key", "x1", "y1", "x2", "y2", "score", "iou_ref", "status")
@@ -73,6 +75,7 @@ class ImportReport:
     matched: int = 0
     samples_without_box: list[str] = field(default_factory=list)
     entries_without_sample: list[str] = field(default_factory=list)
+    entries_outside: list[str] = field(default_factory=list)  # paths that leave the dataset folder: refused
     types: dict[str, int] = field(default_factory=dict)
 
     def summary(self, dataset: str, name: str) -> str:
@@ -80,6 +83,9 @@ class ImportReport:
                  f"{len(self.samples_without_box):,} samples have none (NaN, scored on the fallback box); "
                  f"{len(self.entries_without_sample):,} entries of the file match no sample"]
         lines += ["  entry types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.types.items()))] if self.types else []
+        if self.entries_outside:
+            lines.append(f"  {len(self.entries_outside):,} entries name a path outside the dataset folder and were "
+                         f"refused: {', '.join(repr(k) for k in self.entries_outside[:3])}")
         lines += [f"  no sample for: {key}" for key in self.entries_without_sample[:5]]
         lines += [f"  no box for: {key}" for key in self.samples_without_box[:5]]
         return "\n".join(lines)
@@ -89,8 +95,12 @@ def _kd_key(faces_in_key: bool, path: str, entry: dict) -> str:
     return f"{path}#{entry['faceid']}" if faces_in_key and "faceid" in entry else path
 
 
-def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd") -> ImportReport:
-    """Read a KD box file into ``bbox/<name>`` of a prepared file; unmatched entries on both sides are reported."""
+def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd",
+                   replace: bool = False) -> ImportReport:
+    """Read a KD box file into ``bbox/<name>`` of a prepared file; unmatched entries on both sides, and
+    entries whose path leaves the dataset folder, are reported. ``replace``: overwrite a box the
+    converter wrote."""
+    check_source_name(name)
     data = HPFile(data_path)
     try:
         content = json.loads(Path(json_path).read_text())
@@ -104,11 +114,17 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
     report = ImportReport()
     types: Counter = Counter()
     for path, entries in content.items():
+        if leaves_root(path, "the dataset"):
+            report.entries_outside.append(path)
+            continue
         for entry in entries if isinstance(entries, list) else [entries]:
             try:
                 box = np.asarray(entry["bbox"], dtype=np.float64).reshape(4)
             except (KeyError, TypeError, ValueError):
                 raise HpbenchError(f"{json_path}: entry for {path!r} has no 4-number 'bbox'") from None
+            if not np.all(np.isfinite(box)) or box[2] < box[0] or box[3] < box[1]:
+                raise HpbenchError(f"{json_path}: entry for {path!r} has the box {box.tolist()}: not four finite "
+                                   "numbers x1 y1 x2 y2 with x2 ≥ x1 and y2 ≥ y1")
             key = _kd_key(faces_in_key, path, entry)
             types[str(entry.get("type", "—"))] += 1
             if key not in position:
@@ -121,7 +137,7 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
     report.types = dict(types)
     data.close()
     add_box_source(data_path, name, boxes, attrs={"imported_from": Path(json_path).name,
-                                                  "file_sha256": file_sha256(json_path)})
+                                                  "file_sha256": file_sha256(json_path)}, replace=replace)
     return report
 
 
@@ -144,10 +160,10 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
     return write_text_atomic(out, json.dumps(content, indent=1) + "\n")
 
 
-def import_and_report(dataset: str, kd_json: str, name: str = "kd", data="data") -> int:
+def import_and_report(dataset: str, kd_json: str, name: str = "kd", data="data", replace: bool = False) -> int:
     """``hpbench bboxes import``: read a KD box file into ``bbox/<name>``; print what matched."""
     path = find_prepared(data, dataset)
-    print(import_kd_json(path, kd_json, name).summary(dataset, name))
+    print(import_kd_json(path, kd_json, name, replace).summary(dataset, name))
     return 0
 
 

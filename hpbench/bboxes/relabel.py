@@ -10,12 +10,14 @@ an acceptable detection gets status ``fallback`` and the reference box: never dr
 
 Results go to ``bbox/yolo`` (+ ``_status``, ``_score``, ``_iou``) in the prepared file and to
 ``bboxes/<dataset>.yolo.csv``. Long runs journal their rows in ``….csv.progress`` as they go; a run that
-finds one made with the same weights continues after the samples it already holds.
+finds one made with the same settings (weights, sizes, thresholds) on the same prepared file (its
+content digest) continues after the samples it already holds; otherwise it starts over.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -71,28 +73,50 @@ def reference_and_anchors(data: HPFile) -> tuple[str, np.ndarray, np.ndarray | N
     return converter.reference_box, data.box(converter.reference_box), anchors
 
 
-def _read_journal(path: Path, weights_sha256: str) -> dict[str, list]:
+def _read_journal(path: Path, settings: dict) -> dict[str, dict]:
+    """The rows of a journal made with exactly ``settings`` (weights, sizes, thresholds and the
+    prepared file's digest); {} for none or one made otherwise. A torn last line (the run was
+    killed while writing it) is cut off the file; a row that does not parse is done again."""
     if not path.is_file():
         return {}
-    with open(path, newline="") as handle:
-        first = handle.readline().strip()
-        if first != f"# weights_sha256: {weights_sha256}":
-            return {}
-        return {row["key"]: row for row in csv.DictReader(handle)}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    complete = text[: text.rfind("\n") + 1]
+    lines = complete.splitlines()
+    if not lines or lines[0] != _journal_header(settings):
+        return {}
+    if complete != text:
+        with open(path, "r+b") as handle:
+            handle.truncate(len(complete.encode("utf-8")))
+    rows = {}
+    for row in csv.DictReader(lines[1:]):
+        try:
+            [float(row[name]) for name in CSV_COLUMNS[1:7]]
+        except (TypeError, ValueError):
+            continue
+        if row["status"] in ("detected", "fallback"):
+            rows[row["key"]] = row
+    return rows
+
+
+def _journal_header(settings: dict) -> str:
+    return "# settings: " + json.dumps(settings, sort_keys=True)
 
 
 def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size: int = 16, imgsz: int | None = None,
-            conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", progress: bool = True) -> dict:
+            conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", progress: bool = True,
+            trust: bool = False) -> dict:
     data = open_prepared(data_dir, dataset)
     reference_source, reference, centres = reference_and_anchors(data)
-    detector = Detector(weights, imgsz=imgsz, conf=conf, device=device)
+    detector = Detector(weights, imgsz=imgsz, conf=conf, device=device, trust=trust)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = out_dir / f"{dataset}.{SOURCE}.csv.progress"
-    done = _read_journal(journal, detector.sha256)
+    settings = {"weights_sha256": detector.sha256, "imgsz": detector.imgsz, "conf": conf, "iou": detector.iou,
+                "min_iou": min_iou, "reference": reference_source, "file_sha256": data.attrs["content_sha256"]}
+    done = _read_journal(journal, settings)
     todo = [i for i, key in enumerate(data.keys) if key not in done]
-    if not done:
-        journal.write_text(f"# weights_sha256: {detector.sha256}\n" + ",".join(CSV_COLUMNS) + "\n")
+    if not done:  # none, or one made with other settings: its rows would mix two settings under one header
+        journal.write_text(_journal_header(settings) + "\n" + ",".join(CSV_COLUMNS) + "\n")
     with open(journal, "a", newline="") as handle, \
             tqdm(total=len(data), initial=len(data) - len(todo), unit="img", desc=f"relabel {dataset}",
                  disable=not progress) as bar:
@@ -106,7 +130,7 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
                 out.writerow([data.keys[i], *(repr(float(v)) for v in box), repr(score), repr(overlap), status])
             handle.flush()
             bar.update(len(batch))
-    rows = _read_journal(journal, detector.sha256)
+    rows = _read_journal(journal, settings)
     boxes = np.array([[float(rows[k][c]) for c in ("x1", "y1", "x2", "y2")] for k in data.keys])
     score = np.array([float(rows[k]["score"]) for k in data.keys])
     overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])
@@ -115,8 +139,8 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
               "reference": reference_source, "min_iou": min_iou, "imgsz": detector.imgsz, "conf": conf}
     csv_path = write_box_csv(out_dir / f"{dataset}.{SOURCE}.csv", data.keys, boxes, status, score, overlap, header)
     data.close()
-    add_box_source(data.path, SOURCE, boxes, status, score, overlap, attrs={"weights_sha256": detector.sha256,
-                                                                             "detector": "ultralytics YOLO"})
+    add_box_source(data.path, SOURCE, boxes, status, score, overlap, replace=True,
+                   attrs={"weights_sha256": detector.sha256, "detector": "ultralytics YOLO"})
     journal.unlink()
     counts = Counter(status)
     detected = np.array([s == "detected" for s in status])
@@ -125,10 +149,10 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
 
 
 def relabel_and_report(dataset: str, weights, data="data", out=None, batch: int = 16, imgsz: int | None = None,
-                       conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu") -> int:
+                       conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", trust: bool = False) -> int:
     """``hpbench bboxes relabel``: relabel, then print the counts and where the boxes went."""
     summary = relabel(dataset, weights, data, out or "bboxes", batch_size=batch, imgsz=imgsz, conf=conf,
-                      min_iou=min_iou, device=device)
+                      min_iou=min_iou, device=device, trust=trust)
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
     print(f"{dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")
     print(f"box file: {summary['csv']}\nwritten into: {summary['file']} (bbox/{SOURCE})")

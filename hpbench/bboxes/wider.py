@@ -17,10 +17,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from PIL import Image
-
-from hpbench.errors import HpbenchError
+from hpbench.converters.images import read_image_file
+from hpbench.errors import BadSourceFile, HpbenchError
 from hpbench.io import write_text_atomic
+from hpbench.paths import leaves_root
 
 SPLITS = ("train", "val")
 
@@ -43,8 +43,16 @@ class WiderCounts:
 
 
 def parse_ground_truth(path: Path) -> list[WiderImage]:
-    """The blocks of a ``*_bbx_gt.txt`` file; a malformed line is an error naming the line."""
-    lines = Path(path).read_text().splitlines()
+    """The blocks of a ``*_bbx_gt.txt`` file; a malformed line, or an image path that leaves the
+    images folder, is an error naming the line."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        line = Path(path).read_bytes()[: err.start].count(b"\n") + 1
+        raise HpbenchError(f"{path}, line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}); "
+                           "is this WIDER FACE's ground-truth file?") from None
+    except OSError as err:
+        raise HpbenchError(f"{path}: cannot be read ({err.strerror or err})") from None
     images, index = [], 0
 
     def fail(message: str):
@@ -57,6 +65,8 @@ def parse_ground_truth(path: Path) -> list[WiderImage]:
             continue
         if not name.lower().endswith((".jpg", ".jpeg", ".png")):
             fail(f"expected an image path, found {name[:60]!r}")
+        if problem := leaves_root(name, "the images folder"):
+            fail(problem)
         index += 1
         try:
             count = int(lines[index].strip())
@@ -119,8 +129,10 @@ def prepare_wider(src: str | Path, out: str | Path) -> dict[str, WiderCounts]:
             if not source.is_file():
                 tally.images_missing += 1
                 continue
-            with Image.open(source) as opened:
-                width, height = opened.size
+            try:  # decoded with OpenCV: ultralytics, once imported, patches PIL's Image.open
+                _, _, height, width = read_image_file(source)
+            except BadSourceFile as err:
+                raise HpbenchError(f"{err}; remove it from {gt.name} or restore the file") from None
             link = out / "images" / split / image.path
             label = (out / "labels" / split / image.path).with_suffix(".txt")
             link.parent.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,10 @@ import numpy as np
 from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
 from hpbench.converters.counts import PublishedCount, count_distinct, count_samples
 from hpbench.converters.images import read_image_file
-from hpbench.errors import HpbenchError, NotTheDataset
+from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Layout, Sample
 from hpbench.landmarks import AFLW21
+from hpbench.paths import leaves_root
 
 LAYOUT = Layout(
     dataset="aflw",
@@ -62,9 +63,15 @@ def _first_per_face(rows) -> dict[int, tuple]:
     return result
 
 
-def _read_tables(connection: sqlite3.Connection):
-    """(faces, poses, rects, 21-point landmarks) as read from the database."""
+def _read_tables(connection: sqlite3.Connection, sqlite: Path):
+    """(faces, poses, rects, 21-point landmarks, faces with unusable values) as read from the database."""
     with connection as db:
+        repeated = db.execute("SELECT file_id, COUNT(*) FROM FaceImages GROUP BY file_id "
+                              "HAVING COUNT(*) > 1").fetchall()
+        if repeated:
+            file_id, count = repeated[0]
+            raise HpbenchError(f"{sqlite}: FaceImages lists file_id {file_id!r} {count} times "
+                               f"({len(repeated)} file_id(s) repeated); each image must appear once")
         faces = db.execute(
             "SELECT Faces.face_id, Faces.file_id, FaceImages.filepath FROM Faces "
             "LEFT JOIN FaceImages ON Faces.file_id = FaceImages.file_id ORDER BY Faces.face_id"
@@ -72,11 +79,28 @@ def _read_tables(connection: sqlite3.Connection):
         poses = _first_per_face(db.execute("SELECT face_id, roll, pitch, yaw FROM FacePose ORDER BY face_id, annot_type_id"))
         rects = _first_per_face(db.execute("SELECT face_id, x, y, w, h FROM FaceRect ORDER BY face_id, annot_type_id"))
         points: dict[int, np.ndarray] = defaultdict(lambda: np.full((21, 2), np.nan))
+        unusable: dict[int, str] = {}
         for face_id, feature_id, x, y in db.execute("SELECT face_id, feature_id, x, y FROM FeatureCoords"):
-            if 1 <= int(feature_id) <= 21:
-                points[int(face_id)][int(feature_id) - 1] = (x, y)
+            if isinstance(feature_id, int) and 1 <= feature_id <= 21:
+                if problem := _not_numbers((x, y), ("x", "y")):
+                    unusable.setdefault(int(face_id), f"FeatureCoords feature {feature_id}: {problem}")
+                else:
+                    points[int(face_id)][feature_id - 1] = (x, y)
     connection.close()
-    return faces, poses, rects, points
+    checked = (("FacePose", poses, ("roll", "pitch", "yaw")), ("FaceRect", rects, ("x", "y", "w", "h")))
+    for table, rows, names in checked:
+        for face_id, values in rows.items():
+            if problem := _not_numbers(values, names):
+                unusable.setdefault(face_id, f"{table}: {problem}")
+    return faces, poses, rects, points, unusable
+
+
+def _not_numbers(values, names) -> str | None:
+    """What is wrong with a row that must hold finite numbers (sqlite stores NULL, text, NaN as given)."""
+    for name, value in zip(names, values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+            return f"{name} is {value!r}, not a finite number"
+    return None
 
 
 def find_sources(src: Path) -> Sources:
@@ -86,15 +110,20 @@ def find_sources(src: Path) -> Sources:
         hint = f" Did you mean --src {nested[0]}?" if nested else ""
         raise NotTheDataset(f"{src} does not look like AFLW: no aflw.sqlite in it.{hint}")
     try:
-        faces, poses, rects, points = _read_tables(_connect(sqlite))
+        faces, poses, rects, points, unusable = _read_tables(_connect(sqlite), sqlite)
     except sqlite3.Error as err:
         raise HpbenchError(f"{sqlite}: {err}; is this AFLW's aflw.sqlite?") from None
     by_image: dict[str, list] = defaultdict(list)
-    excluded = []
+    excluded, items = [], []
     for face_id, file_id, filepath in faces:
         what = f"face {face_id} ({filepath or file_id})"
         rect = rects.get(face_id)
-        if filepath is None:
+        outside = leaves_root(str(filepath), src / "flickr") if filepath is not None else None
+        problem = unusable.get(face_id) or outside
+        if problem:  # read() raises it: an error, or with --skip-bad one face in the report
+            bad = BadSourceFile(sqlite, f"{what}: {problem}")
+            items.append(SourceItem(key=f"{filepath}#{face_id}", files=(), info=bad))
+        elif filepath is None:
             excluded.append({"what": what, "why": "file_id not in FaceImages"})
         elif face_id not in poses:
             excluded.append({"what": what, "why": "no FacePose row"})
@@ -104,7 +133,6 @@ def find_sources(src: Path) -> Sources:
             excluded.append({"what": what, "why": "empty FaceRect"})
         else:
             by_image[filepath].append((face_id, str(file_id), poses[face_id], rect, points[face_id].copy()))
-    items = []
     for filepath in sorted(by_image):
         image = src / "flickr" / filepath
         if not image.is_file():
@@ -114,14 +142,16 @@ def find_sources(src: Path) -> Sources:
         items.append(SourceItem(key=filepath, files=(str(image),), info=by_image[filepath], count=len(by_image[filepath])))
     notes = {
         "faces in aflw.sqlite": len(faces),
-        "images with a converted face": len(items),
-        "of which .png": sum(PurePosixPath(item.key).suffix.lower() == ".png" for item in items),
+        "images with a converted face": sum(bool(item.files) for item in items),
+        "of which .png": sum(bool(item.files) and PurePosixPath(item.key).suffix.lower() == ".png" for item in items),
         "of which with several faces": sum(item.count > 1 for item in items),
     }
     return Sources(LAYOUT, items, excluded=excluded, notes=notes)
 
 
 def read(item: SourceItem) -> list[Sample]:
+    if isinstance(item.info, BadSourceFile):
+        raise item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     name = PurePosixPath(item.key)
     samples = []

@@ -56,6 +56,8 @@ def _numbers(path: Path, expected: int, what: str) -> np.ndarray:
         raise BadSourceFile(path, f"is not a {what} (non-numeric content: {err})") from None
     if values.size < expected:
         raise BadSourceFile(path, f"is not a {what}: {values.size} numbers, expected {expected}")
+    if not np.all(np.isfinite(values[:expected])):
+        raise BadSourceFile(path, f"is not a {what}: it holds a NaN or infinite number")
     return values
 
 
@@ -167,6 +169,10 @@ def read(item: SourceItem) -> Sample:
     data, fmt, height, width = read_image_file(paths[0])
     rotation, centre = read_pose_file(paths[1])
     ypr = get_convention("biwi").to_canonical(rotation)
+    depth_mm = (calibration[1] @ centre + calibration[2])[2]
+    if depth_mm <= 2 * HEAD_RADIUS_MM:
+        raise BadSourceFile(paths[1], f"puts the head centre {depth_mm:.0f} mm in front of the RGB camera: "
+                                      "behind it or too close to be in the image")
     centre_xy = project_point(centre, calibration)
     sample = Sample(
         key=item.key, image=data, image_format=fmt, height=height, width=width, ypr=ypr,

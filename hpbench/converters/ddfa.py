@@ -6,16 +6,19 @@
 from __future__ import annotations
 
 import zlib
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import scipy.io
+from scipy.io.matlab import MatReadError
 
 from hpbench.converters import SourceItem
 from hpbench.converters.counts import PublishedCount, count_inside_99, count_samples
 from hpbench.converters.images import read_image_file
 from hpbench.errors import BadSourceFile
 from hpbench.format import Sample
+from hpbench.parallel import ordered_map
 
 DDFA_CITATION = "Zhu et al., Face Alignment Across Large Poses: A 3D Solution, CVPR 2016"
 
@@ -26,18 +29,21 @@ def ddfa_counts(samples: int, inside_99: int) -> tuple[PublishedCount, ...]:
             PublishedCount("samples inside ±99°", inside_99, count_inside_99))
 
 
-def load_mat(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """The variables of a MATLAB v5 file, which must include ``names``.
+def load_mat(path: Path, names: list[str], **options) -> dict[str, np.ndarray]:
+    """The variables of a MATLAB v5 file, which must include ``names`` (``options`` go to loadmat).
 
     The whole file is read, not only ``names``: skipping variables would hide a truncated file.
-    Every way it can be unreadable becomes BadSourceFile.
+    Every way it can be unreadable becomes BadSourceFile. A file that crashes scipy's parser
+    outright is survived by the caller (prepare reads in worker processes; see isolated_load_mat).
     """
     if not path.is_file():
         raise BadSourceFile(path, "is missing (every image needs its .mat annotation beside it)")
     try:
-        content = scipy.io.loadmat(path)
-    except (ValueError, TypeError, OSError, EOFError, IndexError, zlib.error, NotImplementedError) as err:
-        raise BadSourceFile(path, f"cannot be read as a MATLAB v5 file (truncated or corrupt?): {err}") from None
+        content = scipy.io.loadmat(path, **options)
+    except (ValueError, TypeError, OSError, EOFError, IndexError, KeyError, AttributeError, zlib.error,
+            NotImplementedError, MatReadError, UnicodeDecodeError, MemoryError) as err:
+        what = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        raise BadSourceFile(path, f"cannot be read as a MATLAB v5 file (truncated or corrupt?): {what}") from None
     missing = [name for name in names if name not in content]
     if missing:
         found = sorted(name for name in content if not name.startswith("__"))
@@ -45,9 +51,22 @@ def load_mat(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     return content
 
 
+def load_mat_isolated(path: Path, names: list[str], **options) -> dict:
+    """``load_mat`` in a child process, for an annotation file read in the main process (LSP's
+    joints.mat, MPII's RELEASE): a file that crashes scipy's parser becomes an error naming it."""
+    crashed = BadSourceFile(path, "crashes scipy's MATLAB reader (a corrupt file); restore it from the release")
+    result = next(ordered_map(partial(load_mat, names=names, **options), [path], on_crash=lambda _: crashed))
+    if isinstance(result, BadSourceFile):
+        raise result
+    return result
+
+
 def read_pose_para(content: dict, path: Path) -> np.ndarray:
     """Canonical (yaw, pitch, roll) degrees from ``Pose_Para``."""
-    para = np.asarray(content["Pose_Para"], dtype=np.float64).reshape(-1)
+    try:
+        para = np.asarray(content["Pose_Para"], dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError):
+        raise BadSourceFile(path, f"Pose_Para is not numeric (found {_describe(content['Pose_Para'])})") from None
     if para.size != 7:
         raise BadSourceFile(path, f"Pose_Para has {para.size} values, expected 7")
     if not np.all(np.isfinite(para[:3])):
@@ -57,10 +76,20 @@ def read_pose_para(content: dict, path: Path) -> np.ndarray:
 
 def read_pt2d(content: dict, path: Path, points: int) -> np.ndarray:
     """(K, 2) landmarks from ``pt2d`` (2, K), float64."""
-    pt2d = np.asarray(content["pt2d"], dtype=np.float64)
+    try:
+        pt2d = np.asarray(content["pt2d"], dtype=np.float64)
+    except (ValueError, TypeError):
+        raise BadSourceFile(path, f"pt2d is not numeric (found {_describe(content['pt2d'])})") from None
     if pt2d.shape != (2, points):
         raise BadSourceFile(path, f"pt2d has shape {pt2d.shape}, expected (2, {points})")
+    if not np.all(np.isfinite(pt2d)):
+        raise BadSourceFile(path, "pt2d holds a NaN or infinite coordinate (a missing point is marked -1)")
     return pt2d.T.copy()
+
+
+def _describe(value) -> str:
+    array = np.asarray(value)
+    return f"{array.dtype} of shape {array.shape}" if array.dtype != object else f"a cell of shape {array.shape}"
 
 
 def landmark_box(landmarks: np.ndarray, path: Path) -> np.ndarray:

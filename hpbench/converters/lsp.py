@@ -21,7 +21,7 @@ import numpy as np
 from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
 from hpbench.converters.bodies import body_layout, person_from_joints
 from hpbench.converters.counts import PublishedCount, count_samples
-from hpbench.converters.ddfa import load_mat
+from hpbench.converters.ddfa import load_mat_isolated
 from hpbench.converters.images import read_image_file
 from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Sample
@@ -38,9 +38,11 @@ def _joint_table(src: Path, dataset: str) -> np.ndarray:
         hint = f" Did you mean --src {src / dataset}?" if (src / dataset / "joints.mat").is_file() else ""
         raise NotTheDataset(f"{src} does not look like {dataset.upper()}: no joints.mat in it.{hint}")
     try:
-        joints = np.asarray(load_mat(path, ["joints"])["joints"], dtype=np.float64)
+        joints = np.asarray(load_mat_isolated(path, ["joints"])["joints"], dtype=np.float64)
     except BadSourceFile as err:
         raise HpbenchError(str(err)) from None
+    except (ValueError, TypeError):
+        raise HpbenchError(f"{path}: 'joints' is not a numeric array") from None
     expected, other = ((3, 14), "lspet") if dataset == "lsp" else ((14, 3), "lsp")
     if joints.ndim != 3 or joints.shape[:2] != expected:
         other_shape = (14, 3) if dataset == "lsp" else (3, 14)
@@ -61,7 +63,13 @@ def _find(src: Path, dataset: str, digits: int) -> Sources:
         if not image.is_file():
             excluded.append({"what": name, "why": "image listed in joints.mat but absent on disk"})
             continue
-        items.append(SourceItem(key=f"{name}#1", files=(str(image),), info=(index, row[:, :2].copy(), visible, split)))
+        unusable = np.isinf(row).any(axis=1) | np.isnan(row[:, 2]) | (visible & np.isnan(row[:, :2]).any(axis=1))
+        info = (index, row[:, :2].copy(), visible, split)
+        if unusable.any():  # read() raises it: an error, or with --skip-bad one image in the report
+            joint = LSP14[int(np.argmax(unusable))]
+            info = BadSourceFile(src / "joints.mat",
+                                 f"{name}: joint {joint} is visible without coordinates, or has an infinite value")
+        items.append(SourceItem(key=f"{name}#1", files=(str(image),), info=info))
     layout = body_layout(dataset, LSP14, (), META)
     return Sources(layout, items, excluded=excluded, notes={"annotations in joints.mat": len(table)})
 
@@ -75,6 +83,8 @@ def find_lspet(src: Path) -> Sources:
 
 
 def read(item: SourceItem) -> Sample:
+    if isinstance(item.info, BadSourceFile):
+        raise item.info
     index, joints, visible, split = item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     centre, scale = person_from_joints(joints, visible)

@@ -26,14 +26,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from hpbench.converters import Converter, Option, SourceItem, Sources, SyntheticSample, register
 from hpbench.converters.bodies import body_layout
 from hpbench.converters.counts import PublishedCount, count_samples
+from hpbench.converters.ddfa import load_mat_isolated
 from hpbench.converters.images import read_image_file
-from hpbench.errors import HpbenchError, NotTheDataset
+from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Sample
+from hpbench.paths import leaves_root
 from hpbench.skeletons import MPII16
 
 MAT_NAME = "mpii_human_pose_v1_u12_1.mat"
@@ -101,9 +102,20 @@ def _activity(act) -> tuple[int, str, str]:
 
 def _from_mat(path: Path) -> tuple[list[tuple[str, list[dict]]], list[dict]]:
     try:
-        release = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)["RELEASE"]
-    except (ValueError, TypeError, OSError, KeyError, NotImplementedError) as err:
-        raise HpbenchError(f"{path}: not a readable MPII annotation file ({type(err).__name__}: {err})") from None
+        release = load_mat_isolated(path, ["RELEASE"], struct_as_record=False, squeeze_me=True)["RELEASE"]
+    except BadSourceFile as err:
+        raise HpbenchError(f"{path}: not a readable MPII annotation file ({err.reason})") from None
+    missing = [name for name in ("annolist", "img_train") if field(release, name) is None]
+    if missing:
+        raise HpbenchError(f"{path}: RELEASE has no {' or '.join(missing)} field; is this MPII's "
+                           f"{MAT_NAME}? (found: {', '.join(getattr(release, '_fieldnames', ())) or 'no fields'})")
+    try:
+        return _people_of_release(release)
+    except (AttributeError, TypeError, ValueError, IndexError) as err:
+        raise HpbenchError(f"{path}: an entry of RELEASE is malformed ({type(err).__name__}: {err})") from None
+
+
+def _people_of_release(release) -> tuple[list[tuple[str, list[dict]]], list[dict]]:
     annolist = as_list(release.annolist)
     train = np.atleast_1d(np.asarray(release.img_train)).ravel()
     singles = as_list(field(release, "single_person", []))
@@ -162,15 +174,19 @@ def find_sources(src: Path, annotations: str | Path | None = None) -> Sources:
     items = []
     for name, people in images:
         image = src / "images" / name
-        if not image.is_file():
+        if problem := leaves_root(name, src / "images"):  # read() raises it: an error, or one report entry
+            items.append(SourceItem(key=name, files=(), info=BadSourceFile(path, problem), count=len(people)))
+        elif not image.is_file():
             excluded += [{"what": f"{name}#{p['rect']}", "why": "image listed but absent on disk"} for p in people]
-            continue
-        items.append(SourceItem(key=name, files=(str(image),), info=people, count=len(people)))
+        else:
+            items.append(SourceItem(key=name, files=(str(image),), info=people, count=len(people)))
     notes = {"images with people": len(images), "images with several people": sum(len(p) > 1 for _, p in images)}
     return Sources(LAYOUT, items, excluded=excluded, notes=notes)
 
 
 def read(item: SourceItem) -> list[Sample]:
+    if isinstance(item.info, BadSourceFile):
+        raise item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     samples = []
     for person in item.info:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from hpbench import __version__
 from hpbench.converters import SourceItem, Sources, get_converter
 from hpbench.errors import BadSourceFile, HpbenchError
-from hpbench.format import Sample, Writer, prepared_path
+from hpbench.format import Layout, Writer, prepared_path, row_problems, sample_row
 from hpbench.io import write_text_atomic
 from hpbench.parallel import ordered_map
 from hpbench.pose import inside_range
@@ -81,30 +82,70 @@ def source_manifest_sha256(items: list[SourceItem], src: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_or_report(dataset: str, item: SourceItem) -> list[Sample] | BadSourceFile:
+def _read_or_report(dataset: str, layout: Layout, item: SourceItem) -> list[dict] | BadSourceFile:
+    """The item's samples as the rows to write, checked against the format's value rules, or what is
+    wrong with its files."""
     try:
         result = get_converter(dataset).read(item)
     except BadSourceFile as err:
         return err
-    return result if isinstance(result, list) else [result]
+    except Exception as err:  # noqa: BLE001 - a reader choking on bytes it was not written for: one bad item
+        return BadSourceFile(_blamed(item), f"cannot be converted ({type(err).__name__}: {err}); if the file is "
+                                            "intact, this is an hpbench bug: please report it")
+    rows = []
+    for sample in result if isinstance(result, list) else [result]:
+        try:
+            row = sample_row(sample, layout)
+        except ValueError as err:
+            return BadSourceFile(_blamed(item), f"sample {sample.key}: {err}")
+        if problems := row_problems([row], layout):
+            return BadSourceFile(_blamed(item), f"sample {sample.key}: {'; '.join(problems)}")
+        rows.append(row)
+    return rows
+
+
+def _blamed(item: SourceItem) -> str:
+    """The file a bad item is reported under: its annotation where it has one (read after the image)."""
+    return item.files[1] if len(item.files) > 1 else (item.files[0] if item.files else item.key)
+
+
+def _crashed(item: SourceItem) -> BadSourceFile:
+    return BadSourceFile(_blamed(item), "crashed the process reading it (a corrupt file that makes a parser "
+                                        f"fail hard; files: {', '.join(Path(f).name for f in item.files)})")
 
 
 def _write_samples(writer: Writer, sources: Sources, report: PrepareReport, skip_bad: bool, workers: int,
                    progress: bool) -> None:
     """Read every item (in worker processes with ``workers`` > 1) and append its samples in order."""
-    reader = partial(_read_or_report, report.dataset)
+    reader = partial(_read_or_report, report.dataset, sources.layout)
+    results = ordered_map(reader, sources.items, workers=workers, on_crash=_crashed)  # a crash costs one item
     with tqdm(total=report.found, unit="sample", desc=f"prepare {report.dataset}", disable=not progress) as bar:
-        for item, result in zip(sources.items, ordered_map(reader, sources.items, workers=workers)):
+        for item, result in zip(sources.items, results):
             bar.update(item.count)
             if isinstance(result, BadSourceFile):
                 if not skip_bad:
                     raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
                 report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
                 continue
-            for sample in result:
-                writer.append(sample)
+            for row in result:
+                writer.append_row(row)
                 if report.inside_99 is not None:
-                    report.inside_99 += bool(inside_range(sample.ypr))
+                    report.inside_99 += bool(inside_range(row["pose/ypr"]))
+
+
+def _check_output(out_dir: Path, output: Path, overwrite: bool) -> None:
+    """--out must be (or be creatable as) a writable folder, and the output a file to create or
+    replace; nothing is created here (a run refused later leaves no folder behind)."""
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        where = "is a file" if existing == out_dir else f"is below {existing}, a file"
+        raise HpbenchError(f"--out {out_dir}: {where}, not a folder; choose another --out")
+    if not os.access(existing, os.W_OK):
+        raise HpbenchError(f"--out {out_dir}: {existing} is not writable; choose another --out")
+    if output.is_dir():
+        raise HpbenchError(f"{output} is a folder; remove it or choose another --out")
+    if output.exists() and not overwrite:
+        raise HpbenchError(f"{output} already exists; pass --overwrite to replace it")
 
 
 def prepare(
@@ -127,19 +168,22 @@ def prepare(
     if not src.is_dir():
         raise HpbenchError(f"--src {src}: no such folder")
     output = prepared_path(out_dir, dataset)
-    if output.exists() and not overwrite:
-        raise HpbenchError(f"{output} already exists; pass --overwrite to replace it")
+    _check_output(out_dir, output, overwrite)
     started = time.perf_counter()
     sources = converter.find_sources(src, **options)
     published = next((p.value for p in converter.published if p.what == "samples"), None)
     report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
                            options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)
     report.inside_99 = 0 if sources.layout.task == "headpose" else None
-    with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
-        _write_samples(writer, sources, report, skip_bad, workers, progress)
-        if writer.count == 0:
-            raise HpbenchError(f"no sample of {src} could be converted ({len(report.skipped)} files skipped)")
-        report.content_sha256 = writer.commit()
+    try:
+        with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
+            _write_samples(writer, sources, report, skip_bad, workers, progress)
+            if writer.count == 0:
+                raise HpbenchError(f"no sample of {src} could be converted ({len(report.skipped)} files skipped)")
+            report.content_sha256 = writer.commit()
+    except (OSError, RuntimeError) as err:  # h5py's write errors: a full disk, a folder made read-only
+        raise HpbenchError(f"{output}: writing failed ({err}); is the disk full or the folder read-only? "
+                           "Nothing was written (the partial file is removed)") from None
     report.written = writer.count
     report.seconds = time.perf_counter() - started
     write_text_atomic(report.report_path, json.dumps(asdict(report), indent=2) + "\n")

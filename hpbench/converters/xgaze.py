@@ -63,12 +63,20 @@ def _rows(path: Path) -> int:
             missing = [key for key in REQUIRED_KEYS if key not in handle]
             if missing:
                 raise BadSourceFile(path, f"has no {', '.join(missing)} dataset (found: {', '.join(sorted(handle))})")
-            rows = handle["face_patch"].shape[0]
+            patch = handle["face_patch"]
+            rows = patch.shape[0] if patch.ndim else 0
+            if patch.ndim != 4 or patch.shape[3] != 3 or min(patch.shape[1:3]) < 1 or patch.dtype != np.uint8:
+                raise BadSourceFile(path, f"face_patch is {patch.dtype} of shape {patch.shape}, expected uint8 "
+                                          "(N, height, width, 3) BGR patches")
             if handle["face_head_pose"].shape != (rows, 2):
                 raise BadSourceFile(path, f"face_head_pose has shape {handle['face_head_pose'].shape}, expected ({rows}, 2)")
+            short = [key for key in ("frame_index", "cam_index") if handle[key].shape[0] != rows]
+            if short:
+                raise BadSourceFile(path, f"{' and '.join(short)} hold(s) {handle[short[0]].shape[0]} rows, "
+                                          f"face_patch {rows}: one per patch expected")
             return rows
-    except OSError as err:
-        raise BadSourceFile(path, f"is not a readable HDF5 file ({err})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError) as err:
+        raise BadSourceFile(path, f"is not a readable HDF5 file ({type(err).__name__}: {err})") from None
 
 
 def find_sources(src: Path) -> Sources:
@@ -110,8 +118,8 @@ def read(item: SourceItem) -> list[Sample]:
             eth = np.degrees(np.asarray(handle["face_head_pose"][start:stop], dtype=np.float64))
             frames = np.asarray(handle["frame_index"][start:stop]).reshape(-1)
             cameras = np.asarray(handle["cam_index"][start:stop]).reshape(-1)
-    except (OSError, KeyError) as err:
-        raise BadSourceFile(path, f"rows {start}–{stop - 1} cannot be read ({err})") from None
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
+        raise BadSourceFile(path, f"rows {start}–{stop - 1} cannot be read ({type(err).__name__}: {err})") from None
     ypr = get_convention("eth-xgaze").to_canonical(eth)
     samples = []
     for row, patch in enumerate(patches):

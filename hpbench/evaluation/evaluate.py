@@ -75,7 +75,8 @@ def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
     counts = dict(predictions.selection.counts)
     counts.update(evaluated=len(predictions.truth), fallback=int(predictions.fallback.sum()))
     seconds = {"forward": round(predictions.seconds_forward, 3), "total": round(predictions.seconds_total, 3)}
-    return DatasetResult(metrics, counts, predictions.box_source, predictions.selection.keys_sha256, seconds)
+    return DatasetResult(metrics, counts, predictions.box_source, predictions.selection.keys_sha256, seconds,
+                         predictions.selection.content_sha256)
 
 
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,

@@ -58,6 +58,7 @@ class DatasetResult:
     box_source: str = ""
     keys_sha256: str = ""
     seconds: dict[str, float] | None = None  # forward, total
+    content_sha256: str = ""  # of the prepared file scored (checked against its digests first)
 
 
 @dataclass

@@ -19,11 +19,11 @@ from hpbench.format.layout import (
 )
 from hpbench.format.reader import HPFile, find_prepared, open_h5, open_prepared
 from hpbench.format.update import add_box_source
-from hpbench.format.validate import Check, Validation, validate
-from hpbench.format.writer import Sample, Writer
+from hpbench.format.validate import Check, Validation, check_before_use, row_problems, validate
+from hpbench.format.writer import Sample, Writer, sample_row
 
 __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "IMAGE_FORMATS", "META_KINDS", "POSE_CONVENTION", "TASKS", "Field",
     "FormatError", "Layout", "prepared_path", "HPFile", "find_prepared", "open_h5", "open_prepared", "add_box_source", "Check",
-    "Validation", "validate", "Sample", "Writer",
+    "Validation", "validate", "row_problems", "check_before_use", "Sample", "Writer", "sample_row",
 ]

@@ -14,7 +14,8 @@ import numpy as np
 
 from hpbench.format.layout import Field, Layout
 
-READ_BLOCK = 4096  # rows read at a time when a key is hashed or checked
+READ_BLOCK = 4096  # rows of a fixed-size key read at a time when it is hashed or checked
+BLOCK_BYTES = 32 * 2**20  # bytes of encoded images read at a time
 
 
 def column(spec: Field, values: list) -> np.ndarray:
@@ -67,8 +68,19 @@ def combine_digest(layout: Layout, count: int, field_digests: dict[str, str]) ->
 
 
 def iter_blocks(dataset: h5py.Dataset, count: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, rows) of a stored key, READ_BLOCK rows at a time (strings decoded)."""
+    """(first row, rows) of a stored key, in blocks bounded by bytes (strings decoded).
+
+    Fixed-size keys are read READ_BLOCK rows at a time; encoded images in blocks of about
+    BLOCK_BYTES, sized from the rows read so far, so memory does not grow with the image size.
+    """
     as_text = h5py.check_string_dtype(dataset.dtype) is not None
-    for start in range(0, count, READ_BLOCK):
-        stop = min(count, start + READ_BLOCK)
-        yield start, dataset.asstr()[start:stop] if as_text else dataset[start:stop]
+    variable = as_text or h5py.check_vlen_dtype(dataset.dtype) is not None
+    start, rows, read_bytes = 0, (16 if variable and not as_text else READ_BLOCK), 0
+    while start < count:
+        stop = min(count, start + rows)
+        block = dataset.asstr()[start:stop] if as_text else dataset[start:stop]
+        yield start, block
+        if variable and not as_text:
+            read_bytes += sum(len(row) for row in block)
+            rows = int(np.clip(BLOCK_BYTES * stop / max(read_bytes, 1), 1, READ_BLOCK))
+        start = stop

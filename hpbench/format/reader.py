@@ -129,10 +129,6 @@ class HPFile:
         return decoded
 
 
-# ---------------------------------------------------------------------------------------------
-# Validation
-
-
 
 def find_prepared(data_dir: str | Path, dataset: str) -> Path:
     """The path of ``dataset``'s prepared file in ``data_dir``, or an error that says how to make it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -9,10 +10,12 @@ from typing import Iterable
 import h5py
 import numpy as np
 
-from hpbench.format.digest import FieldHasher, combine_digest, iter_blocks
+from hpbench.format.digest import READ_BLOCK, FieldHasher, column, combine_digest, iter_blocks
 from hpbench.format.layout import IMAGE_FORMATS, Field, FormatError, Layout
 from hpbench.format.reader import open_h5
+from hpbench.io import write_text_atomic
 from hpbench.pose import ANGLE_NAMES, rotation_from_ypr
+from hpbench.resources import cache_dir
 
 
 @dataclass
@@ -46,10 +49,25 @@ def validate(path: str | Path) -> Validation:
         report.add("hpbench file", [str(err)])
         return report
     with handle:
-        layout = _check_structure(handle, report)
-        if layout is not None and report.ok:
-            _check_content(handle, layout, report)
+        try:
+            layout = _check_structure(handle, report)
+            if layout is not None and report.ok:
+                _check_content(handle, layout, report)
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeDecodeError) as err:
+            report.add("readable", [f"the file is damaged: {type(err).__name__}: {err}"])  # HDF5's own checks
     return report
+
+
+def row_problems(rows: list[dict], layout: Layout) -> list[str]:
+    """The value rules applied to samples as ``sample_row`` made them (before they are written)."""
+    fields = layout.fields()
+    try:
+        block = {name: column(spec, [row[name] for row in rows]) for name, spec in fields.items()
+                 if not spec.variable_length}
+    except (ValueError, TypeError) as err:
+        return [str(err)]
+    block["image/format"] = np.array([row["image/format"] for row in rows])
+    return value_problems(block, layout)
 
 
 def _check_structure(handle: h5py.File, report: Validation) -> Layout | None:
@@ -76,7 +94,7 @@ def _check_structure(handle: h5py.File, report: Validation) -> Layout | None:
 
 
 def _check_content(handle: h5py.File, layout: Layout, report: Validation) -> None:
-    """Unique keys, the value rules, each key's digest and the content digest, in one pass per key."""
+    """Unique keys, the value rules, each key's digest and the content digest, in blocks bounded by bytes."""
     count, expected = int(handle.attrs["count"]), layout.fields()
     keys = handle["key"].asstr()[()]
     unique, counts = np.unique(keys, return_counts=True)
@@ -85,16 +103,20 @@ def _check_content(handle: h5py.File, layout: Layout, report: Validation) -> Non
     report.add("unique keys", dupes, f"{count} distinct")
     formats = handle["image/format"].asstr()[()]
     magic = {"image/encoded": formats, "depth/encoded": np.full(count, "png")}
-    digests, encoded_problems = {}, []
+    digests, problems = {}, []
     for name in expected:  # one pass over each key: its digest, and the file signatures of encoded ones
         hasher = FieldHasher(expected[name])
         for start, block in iter_blocks(handle[name], count):
             hasher.update(block)
             if name in magic:
-                encoded_problems += _signature_problems(name, block, magic[name][start:start + len(block)], start)
+                problems += _signature_problems(name, block, magic[name][start:start + len(block)], start)
         digests[name] = hasher.hexdigest()
-    report.add("value rules", _value_problems(handle, layout, formats) + encoded_problems,
-               "NaN, box and image rules hold")
+    checked = [name for name in expected if not expected[name].variable_length or name == "image/format"]
+    for start in range(0, count, READ_BLOCK):  # the value rules, over the small keys, block by block
+        block = {name: handle[name][start:start + READ_BLOCK] for name in checked}
+        block["image/format"] = formats[start:start + READ_BLOCK]
+        problems += [p for p in value_problems(block, layout) if p not in problems]
+    report.add("value rules", problems, "NaN, box and image rules hold")
     changed = [name for name, value in digests.items() if handle[name].attrs.get("sha256", value) != value]
     report.add("key digests", [f"{name}: content differs from its recorded sha256" for name in changed],
                "each key matches its recorded sha256")
@@ -131,22 +153,25 @@ def _signature_problems(name: str, rows, formats, start: int) -> list[str]:
             if fmt in IMAGE_FORMATS and data[:len(IMAGE_FORMATS[fmt])].tobytes() != IMAGE_FORMATS[fmt]]
 
 
-def _value_problems(handle: h5py.File, layout: Layout, formats: np.ndarray) -> list[str]:
+def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
+    """The format's value rules over a block of rows (key name → rows): NaN and infinity, boxes,
+    poses, joints, image sizes. ``prepare`` applies them to each sample, ``verify`` to each block."""
     problems = []
-    heights, widths = handle["image/height"][()], handle["image/width"][()]
-    if np.any(heights <= 0) or np.any(widths <= 0):
+    if np.any(block["image/height"] <= 0) or np.any(block["image/width"] <= 0):
         problems.append("image/height and image/width must be positive")
-    bad = sorted(set(formats) - set(IMAGE_FORMATS))
+    bad = sorted(set(np.asarray(block["image/format"], dtype=str)) - set(IMAGE_FORMATS))
     if bad:
         problems.append(f"image/format has unknown values {bad}")
     if layout.task == "headpose":
-        problems += _pose_problems(handle["pose/ypr"][()], handle["pose/rotation"][()], layout.pose_angles)
+        problems += _pose_problems(block["pose/ypr"], block["pose/rotation"], layout.pose_angles)
     if layout.landmark_names:
-        xy = handle["landmarks/xy"][()]
+        xy = block["landmarks/xy"]
         if np.any(np.isnan(xy[..., 0]) != np.isnan(xy[..., 1])):
             problems.append("landmarks/xy: a point with exactly one NaN coordinate")
+        if np.any(np.isinf(xy)):
+            problems.append("landmarks/xy: an infinite coordinate")
     for source in layout.box_sources:
-        boxes = handle[f"bbox/{source}"][()]
+        boxes = block[f"bbox/{source}"]
         missing = np.isnan(boxes).all(axis=1)  # a sample without this box is a row of NaN
         present = boxes[~missing]
         if not np.all(np.isfinite(present)):
@@ -154,9 +179,13 @@ def _value_problems(handle: h5py.File, layout: Layout, formats: np.ndarray) -> l
         elif np.any(present[:, 2] < present[:, 0]) or np.any(present[:, 3] < present[:, 1]):
             problems.append(f"bbox/{source}: x2 < x1 or y2 < y1")
     if layout.task == "bodypose":
-        xy, visible = handle["joints/xy"][()], handle["joints/visible"][()]
+        xy, visible = block["joints/xy"], block["joints/visible"]
         if np.any(visible & ~np.isfinite(xy).all(axis=-1)):
             problems.append("joints/xy: a visible joint with NaN coordinates")
+        if np.any(np.isinf(xy)):
+            problems.append("joints/xy: an infinite coordinate")
+        if not np.all(np.isfinite(block["person/center"])) or not np.all(block["person/scale"] > 0):
+            problems.append("person/center or person/scale: not finite, or a scale that is not positive")
     return problems
 
 
@@ -175,3 +204,34 @@ def _pose_problems(ypr: np.ndarray, rotation: np.ndarray, angles: Iterable[str])
         if error > 1e-5:
             problems.append(f"pose/rotation differs from pose/ypr by up to {error:.2g}")
     return problems
+
+
+def check_before_use(path: str | Path) -> str:
+    """Refuse a prepared file that fails ``validate`` before it is trained or scored on; returns its
+    content digest. The full check reads every byte once; a file that passed is remembered (by
+    path, size, modification time, inode and digest in ``$HPBENCH_CACHE/verified.json``), so a
+    later run on the unchanged file costs one ``stat``."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    with open_h5(path) as handle:
+        digest = str(handle.attrs.get("content_sha256", ""))
+    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, digest]
+    cache = cache_dir() / "verified.json"
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if known.get(str(path)) == stamp:
+        return digest
+    report = validate(path)
+    if not report.ok:
+        failed = "; ".join(f"{c.name}: {c.message}" for c in report.checks if c.status == "fail")
+        raise FormatError(f"{path}: fails hpbench's checks ({failed[:300]}); it was changed or damaged after "
+                          f"prepare. `hpbench verify {path}` gives the full report; prepare it again")
+    known = {name: value for name, value in known.items() if Path(name).is_file()}
+    known[str(path)] = stamp
+    try:
+        write_text_atomic(cache, json.dumps(known, indent=1) + "\n")
+    except OSError:
+        pass  # a read-only cache only costs the check again next time
+    return digest

@@ -143,8 +143,12 @@ class Writer:
             self._h5[f"bbox/{source}"].attrs["source"] = source
 
     def append(self, sample: Sample) -> None:
-        self._key_hashes.append(int.from_bytes(hashlib.blake2b(sample.key.encode(), digest_size=8).digest(), "little"))
-        self._pending.append(sample_row(sample, self.layout))
+        self.append_row(sample_row(sample, self.layout))
+
+    def append_row(self, row: dict[str, Any]) -> None:
+        """Append one sample as ``sample_row`` made it (e.g. in a reading worker)."""
+        self._key_hashes.append(int.from_bytes(hashlib.blake2b(row["key"].encode(), digest_size=8).digest(), "little"))
+        self._pending.append(row)
         self.count += 1
         if len(self._pending) >= self.batch_size:
             self._flush()

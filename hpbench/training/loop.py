@@ -173,7 +173,10 @@ def _without_epochs(recipe: dict) -> dict:
 
 
 def _resume(path: Path, run: Run, optimizer, scheduler) -> tuple[int, list]:
-    state = Checkpoint.load(path)
+    try:
+        state = Checkpoint.load(path)
+    except HpbenchError as err:  # an interrupted copy, a disk that filled: the run cannot go on from it
+        raise HpbenchError(f"{err}; pass --restart to start the run over (or choose another --out)") from None
     if (_without_epochs(state.recipe), state.protocol) != (_without_epochs(run.recipe), run.data):
         raise HpbenchError(f"{path.parent} holds a run of another recipe or protocol: choose another --out or pass "
                            "--restart")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from hpbench.errors import HpbenchError
+from hpbench.training.recipe import checked_keywords
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -22,7 +23,7 @@ def build_optimizer(groups: dict[str, list], settings: dict) -> torch.optim.Opti
         raise HpbenchError(f"optimizer {name!r}: one of {sorted(OPTIMIZERS)}")
     params = [{"params": params, "lr": lr * float(multipliers.get(group, 1.0))}
               for group, params in groups.items() if params]
-    return OPTIMIZERS[name](params, **settings)
+    return OPTIMIZERS[name](params, **checked_keywords("optimizer", OPTIMIZERS[name], settings))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, settings: dict | None):
@@ -31,4 +32,5 @@ def build_scheduler(optimizer: torch.optim.Optimizer, settings: dict | None):
     settings = dict(settings)
     if settings.pop("name", "multistep") != "multistep":
         raise HpbenchError("scheduler: only multistep (milestones, gamma) is offered")
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, **settings)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR
+    return scheduler(optimizer, **checked_keywords("scheduler", scheduler, settings))

@@ -7,6 +7,8 @@ keys reach nested ones; the value is read as YAML).
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +70,22 @@ def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Re
         return Recipe(**raw)
     except TypeError as err:
         raise HpbenchError(f"{path}: {err}") from None
+
+
+def checked_keywords(section: str, function, values: dict) -> dict:
+    """``values``, the keywords a recipe section gives ``function``; an unknown key is an error with
+    the nearest known one (a typo would otherwise reach the function as a bare TypeError)."""
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return values
+    known = [name for name, p in parameters.items()
+             if p.kind is not p.VAR_POSITIONAL and name not in ("self", "params")]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise HpbenchError(f"recipe key {section}.{key}: unknown{hint} (known: {', '.join(known)})")
+    return values
 
 
 def recipe_names() -> list[str]:

@@ -20,13 +20,13 @@ from hpbench.data.augment import PoseAugmentation
 from hpbench.data.headpose import dataset_for
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.evaluate import predict_dataset, score
-from hpbench.models import create_model
+from hpbench.models import MODELS, create_model
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, load_protocol, select
 from hpbench.training.loop import Processes, Run, fit, start_processes
 from hpbench.training.losses import LOSSES
-from hpbench.training.recipe import Recipe, load_recipe
+from hpbench.training.recipe import Recipe, checked_keywords, load_recipe
 from hpbench.training.teacher import TeacherTargets, flip_signs, teacher_probabilities
 
 
@@ -61,7 +61,8 @@ class Validation:
 
 def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: str, processes: Processes,
                   workers: int, progress: bool):
-    augment = PoseAugmentation(**recipe.augment) if recipe.augment is not None else None
+    augment = (PoseAugmentation(**checked_keywords("augment", PoseAugmentation, recipe.augment))
+               if recipe.augment is not None else None)
     sets = [dataset_for(s, crop, model.preprocessing, boxes=recipe.boxes, missing_face=protocol.missing_face,
                         augment=augment, seed=recipe.seed) for s in selections]
     if recipe.teacher:
@@ -86,12 +87,15 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     processes = start_processes(device)
     say = processes.say(log)
     torch.manual_seed(recipe.seed)
-    model = create_model(recipe.arch, pretrained=pretrained, **recipe.model)
+    model = create_model(recipe.arch, pretrained=pretrained,
+                         **checked_keywords("model", MODELS.get(recipe.arch), recipe.model))
     say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
         f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
     crop = recipe.crop or protocol.crop
     selections = select(protocol, "train", data_dir)
-    loss = LOSSES.get(recipe.loss["name"])(model, **{k: v for k, v in recipe.loss.items() if k != "name"})
+    loss_function = LOSSES.get(recipe.loss["name"])
+    loss = loss_function(model, **checked_keywords("loss", loss_function,
+                                                   {k: v for k, v in recipe.loss.items() if k != "name"}))
     validate = (Validation(protocol, data_dir, crop, model, processes.device, workers)
                 if "validation" in protocol.splits else None)
     run = Run(

@@ -1,0 +1,206 @@
+"""Hostile and broken inputs through the ``hpbench`` entry point: every case of tests/hostile_cases.py
+must end ``clear`` (refused with a message that says what is wrong) or ``ok``, never with a
+traceback, a dead process, a silent pass, code run from a file, a file outside the output touched or
+a sample lost. benchmarks/hostile_inputs.py runs the same cases against any checkout."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from hpbench.cli import main
+from tests.hostile_cases import CASES, RawSamples, classify, run_steps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> RawSamples:
+    return RawSamples(tmp_path_factory.mktemp("hostile-raw"))
+
+
+def in_process(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out), redirect_stderr(out):
+        try:
+            code = main(argv)
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+        except Exception:  # noqa: BLE001 - what a user would see as a traceback
+            code, _ = 1, out.write(traceback.format_exc())
+    return code, out.getvalue()
+
+
+def as_process(argv: list[str]) -> tuple[int, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "hpbench", *argv], capture_output=True, text=True, env=env,
+                          timeout=300)
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_input(case, raw, tmp_path, private_cache):
+    code, output = run_steps(case.build(tmp_path, raw), as_process if case.process else in_process)
+    harm = case.check(tmp_path, output) if case.check else None
+    outcome = classify(case, code, output, harm)
+    assert outcome in ("clear", "ok"), f"{outcome} (exit {code}): {harm or output[-1500:]}"
+    if outcome == "clear" and not case.verdict:  # one message, naming what to fix, as the last line
+        assert output.strip().splitlines()[-1].startswith("hpbench "), output[-500:]
+
+
+def test_a_full_disk_leaves_nothing_and_says_so(synth_aflw2000, tmp_path, monkeypatch, capsys):
+    from hpbench.format import writer
+
+    def full(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer.Writer, "commit", full)
+    code, output = in_process(["prepare", "aflw2000", "--src", str(synth_aflw2000[0]), "--out", str(tmp_path)])
+    assert code == 1 and "No space left on device" in output and "disk full" in output
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its partial
+
+
+def test_a_read_only_output_folder_is_refused_before_reading(synth_aflw2000, tmp_path, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode))
+    code, output = in_process(["prepare", "aflw2000", "--src", str(synth_aflw2000[0]), "--out", str(tmp_path / "d")])
+    assert code == 1 and "is not writable" in output.splitlines()[-1]
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    """Killing the main process (SIGKILL, no clean-up) leaves no reading worker behind."""
+    script = """
+import os, signal, sys, time
+from functools import partial
+from hpbench.parallel import ordered_map
+def slow(_): time.sleep(0.2); return os.getpid()
+results = ordered_map(slow, range(1000), workers=2, on_crash=str)
+pids = {next(results) for _ in range(6)}
+print(" ".join(map(str, pids)), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    (tmp_path / "run.py").write_text(script)
+    done = subprocess.run([sys.executable, str(tmp_path / "run.py")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    pids = [int(p) for p in done.stdout.split()]
+    assert done.returncode == -9 and pids
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
+        time.sleep(0.1)
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+
+
+def test_the_relabel_journal_drops_a_torn_line_and_restarts_on_other_settings(prepared_aflw2000, tmp_path,
+                                                                            private_cache):
+    from hpbench.bboxes import relabel as module
+    from hpbench.format import HPFile
+    from hpbench.provenance import file_sha256
+    from tests.hostile_cases import WEIGHTS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "aflw2000.h5").write_bytes(prepared_aflw2000.read_bytes())
+    calls: list[int] = []
+    original = module.Detector.__call__
+
+    def counted(self, images):
+        calls.append(len(images))
+        return original(self, images)
+
+    module.Detector.__call__ = counted
+    try:
+        module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=160, progress=False)
+        journal = tmp_path / "boxes/aflw2000.yolo.csv.progress"
+        rows = (tmp_path / "boxes/aflw2000.yolo.csv").read_text().splitlines()
+        assert not journal.exists()
+        # a killed run: the header, the columns, 10 rows and a torn eleventh
+        header = module._journal_header({"weights_sha256": file_sha256(WEIGHTS), "imgsz": 160, "conf": 0.25,
+                                         "iou": 0.5, "min_iou": 0.1, "reference": "landmarks",
+                                         "file_sha256": HPFile(data / "aflw2000.h5").attrs["content_sha256"]})
+        body = [line for line in rows if not line.startswith("#")]
+        torn = body[11][: len(body[11]) // 2]
+        journal.write_text("\n".join([header, *body[:11], torn]))
+        calls.clear()
+        module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=160, progress=False)
+        assert sum(calls) == len(body) - 11  # the torn row is done again, the ten whole ones are not
+        assert (tmp_path / "boxes/aflw2000.yolo.csv").read_text().splitlines()[-5:] == rows[-5:]
+        journal.write_text("\n".join([header, *body[:11]]) + "\n")
+        calls.clear()
+        module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=128, progress=False)
+        assert sum(calls) == len(body) - 1  # another --imgsz: every sample again, nothing mixed
+    finally:
+        module.Detector.__call__ = original
+
+
+def test_ultralytics_integrations_are_off(private_cache):
+    from hpbench.bboxes.detector import ultralytics
+
+    settings = ultralytics().settings
+    assert not any(settings.get(name) for name in ("sync", "clearml", "comet", "dvc", "mlflow", "raytune", "wandb"))
+    import ultralytics.nn.tasks as tasks
+
+    assert os.environ["ULTRALYTICS_SAFE_LOAD"] == "1" and tasks.SAFE_LOAD
+
+
+def test_a_file_is_checked_once_then_known_by_its_stamp(prepared_aflw2000, tmp_path, monkeypatch):
+    import importlib
+
+    import h5py
+
+    module = importlib.import_module("hpbench.format.validate")
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "aflw2000.h5"
+    copy.write_bytes(prepared_aflw2000.read_bytes())
+    calls = []
+    real = module.validate
+    monkeypatch.setattr(module, "validate", lambda path: calls.append(path) or real(path))
+    digest = module.check_before_use(copy)
+    assert module.check_before_use(copy) == digest and len(calls) == 1
+    with h5py.File(copy, "r+") as handle:  # a label changed behind hpbench's back: a new stamp, checked again
+        handle["pose/ypr"][0] = handle["pose/ypr"][0] + 1.0
+    with pytest.raises(Exception, match="fails hpbench's checks|hpbench verify"):
+        module.check_before_use(copy)
+    assert len(calls) == 2
+
+
+def test_the_jpeg_frame_header_gives_the_decoded_size(synth_aflw2000, synth_300w_lp, real_samples):
+    """check_image_bytes decodes a JPEG at 1/8 scale and takes its size from the frame header."""
+    import cv2
+    import numpy as np
+
+    from hpbench.converters.images import jpeg_size
+
+    files = [*synth_aflw2000[0].glob("*.jpg"), *synth_300w_lp[0].rglob("*.jpg"), *real_samples.rglob("*.jpg")]
+    assert len(files) > 20
+    for path in files:
+        data = path.read_bytes()
+        assert jpeg_size(data) == cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape[:2], path
+
+
+def test_trust_checkpoint_is_the_only_way_to_unpickle_detector_weights(raw, tmp_path, private_cache):
+    """The same payload that the default refuses runs with --trust-checkpoint (so the flag, and only
+    the flag, switches the safe loader off); the file is then refused for not being a model."""
+    from tests.hostile_cases import _payload_weights, prepare
+
+    src = raw.copy("aflw2000", tmp_path / "raw")
+    weights = _payload_weights(tmp_path / "evil.pt", tmp_path / "PAYLOAD-RAN")
+    assert in_process(prepare("aflw2000", src, tmp_path / "data"))[0] == 0
+    relabel = ["bboxes", "relabel", "aflw2000", "--data", str(tmp_path / "data"), "--weights", str(weights)]
+    code, output = in_process(relabel + ["--out", str(tmp_path / "boxes")])
+    assert code == 1 and "--trust-checkpoint" in output and not (tmp_path / "PAYLOAD-RAN").exists()
+    code, output = in_process(relabel + ["--out", str(tmp_path / "boxes"), "--trust-checkpoint"])
+    assert (tmp_path / "PAYLOAD-RAN").exists() and code == 1 and "cannot be loaded" in output.splitlines()[-1]
+    import ultralytics.nn.tasks as tasks
+
+    from hpbench.bboxes.detector import ultralytics
+
+    assert ultralytics() and tasks.SAFE_LOAD  # safe again after the trusted call
