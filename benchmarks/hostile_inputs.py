@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.recording import record  # noqa: E402
+from tests.fuzz_inputs import judge  # noqa: E402
 from tests.hostile_cases import CASES, RAW, RawSamples, classify, run_steps  # noqa: E402
 
 
@@ -54,10 +55,12 @@ def fuzz(checkout: Path, raw: RawSamples, work: Path, seeds: int) -> Counter:
         source, seed = raw.copy(dataset, work / f"fuzz-{dataset}"), 0
         while seed < seeds:
             done = subprocess.run([sys.executable, str(ROOT / "tests/fuzz_inputs.py"), dataset, str(source),
-                                   str(work / f"fuzz-{dataset}-work"), str(seed), str(seeds - seed)],
+                                   str(work / f"fuzz-{dataset}-work"), str(seed), str(seeds - seed), "--unjudged"],
                                   capture_output=True, text=True, env=env, timeout=1800, cwd=checkout)
             results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-            for result in results:
+            for result in results:  # judged by this checkout's rules, whichever hpbench ran
+                if result["code"] == 0:
+                    result.update(judge(dataset, Path(result["folder"])))
                 if result["traceback"]:
                     outcome = "traceback"
                 elif result["code"] != 0:

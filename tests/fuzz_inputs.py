@@ -1,6 +1,6 @@
 """Seeded fuzzing of one converter's raw files: byte flips, truncations and zeroed spans.
 
-    python -m tests.fuzz_inputs DATASET RAW_FOLDER WORK_FOLDER FIRST_SEED COUNT
+    python -m tests.fuzz_inputs DATASET RAW_FOLDER WORK_FOLDER FIRST_SEED COUNT [--unjudged]
 
 For each seed, a copy of the raw folder gets one file damaged, then ``hpbench prepare DATASET
 --skip-bad`` (for ``wider``: ``hpbench detector prepare-wider``) runs in this process; one JSON line per seed says what happened. If the process dies,
@@ -62,9 +62,10 @@ def _command(dataset: str, case: Path) -> list[str]:
     return ["prepare", dataset, "--src", str(case / "raw"), "--out", str(case / "data"), "--skip-bad"]
 
 
-def run(dataset: str, raw: Path, work: Path, seed: int) -> dict:
+def run(dataset: str, raw: Path, work: Path, seed: int, judged: bool = True) -> dict:
+    """Damage, prepare, and (``judged``) check what was stored; unjudged runs keep their folder for a
+    judge from another checkout."""
     from hpbench.cli import main
-    from hpbench.format import validate
 
     case = work / f"seed{seed}"
     shutil.copytree(raw, case / "raw")
@@ -81,22 +82,32 @@ def run(dataset: str, raw: Path, work: Path, seed: int) -> dict:
             out.write(traceback.format_exc())
     result = {"seed": seed, "damage": what, "code": code, "traceback": escaped,
               "said": (out.getvalue().strip().splitlines() or [""])[-1][:300]}
-    output = case / "data" / f"{dataset}.h5"
-    if code == 0 and dataset == "wider":
-        result.update(adds_up=(case / "data/counts.json").is_file(), images_intact=True, verifies=True)
-    elif code == 0:
-        report = json.loads(output.with_suffix(".prepare.json").read_text())
-        lost = sum(entry["samples"] for entry in report["skipped"])
-        result.update(skipped=len(report["skipped"]), adds_up=report["written"] + lost == report["found"],
-                      images_intact=stored_images_intact(output), verifies=validate(output).ok)
-    shutil.rmtree(case)
+    if code == 0 and judged:
+        result.update(judge(dataset, case))
+    if judged:
+        shutil.rmtree(case)
+    else:
+        result["folder"] = str(case)
     return result
+
+
+def judge(dataset: str, case: Path) -> dict:
+    """What a successful run left: a report that adds up, intact images, a file that verifies."""
+    from hpbench.format import validate
+
+    if dataset == "wider":
+        return {"adds_up": (case / "data/counts.json").is_file(), "images_intact": True, "verifies": True}
+    output = case / "data" / f"{dataset}.h5"
+    report = json.loads(output.with_suffix(".prepare.json").read_text())
+    lost = sum(entry["samples"] for entry in report["skipped"])
+    return {"skipped": len(report["skipped"]), "adds_up": report["written"] + lost == report["found"],
+            "images_intact": stored_images_intact(output), "verifies": validate(output).ok}
 
 
 def main() -> None:
     dataset, raw, work, first, count = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:6])
     for seed in range(first, first + count):
-        print(json.dumps(run(dataset, raw, work, seed)), flush=True)
+        print(json.dumps(run(dataset, raw, work, seed, judged="--unjudged" not in sys.argv)), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 from hpbench.format.layout import Field, Layout
 
 READ_BLOCK = 4096  # rows of a fixed-size key read at a time when it is hashed or checked
-BLOCK_BYTES = 32 * 2**20  # bytes of encoded images read at a time
+BLOCK_BYTES = 8 * 2**20  # bytes of encoded images read at a time
 
 
 def column(spec: Field, values: list) -> np.ndarray:
