@@ -17,7 +17,7 @@ from hpbench.converters import CONVERTERS
 from tests.hostile_cases import RAW, RawSamples
 
 ROOT = Path(__file__).resolve().parents[1]
-SEEDS = 15
+SEEDS = 10
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """``hpbench prepare``: convert a raw dataset folder into ``<out>/<dataset>.h5``.
 
-Streaming and constant-memory: samples are read (in worker processes with ``workers`` > 1), written
-in order in batches, and the file appears only when complete. A bad source file stops the run with a
-message naming it, or, with ``skip_bad``, is listed in the report and the run goes on.
+Streaming and constant-memory: samples are read in worker processes (one by default), checked
+against the format's value rules, written in order in batches, and the file appears only when
+complete. A bad source file (unreadable, wrong values, or one that kills its reader) stops the run
+with a message naming it, or, with ``skip_bad``, is listed in the report and the run goes on.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ def _crashed(item: SourceItem) -> BadSourceFile:
 
 def _write_samples(writer: Writer, sources: Sources, report: PrepareReport, skip_bad: bool, workers: int,
                    progress: bool) -> None:
-    """Read every item (in worker processes with ``workers`` > 1) and append its samples in order."""
+    """Read every item in ``workers`` worker processes (one by default, so a parser that crashes
+    costs one item) and append its samples in order."""
     reader = partial(_read_or_report, report.dataset, sources.layout)
     results = ordered_map(reader, sources.items, workers=workers, on_crash=_crashed)  # a crash costs one item
     with tqdm(total=report.found, unit="sample", desc=f"prepare {report.dataset}", disable=not progress) as bar:
