@@ -99,8 +99,8 @@ def main() -> None:
             outcome = classify(case, code, output, harm)
             outcomes[outcome] += 1
             last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [""]
-            rows.append({"case": case.name, "item": case.item, "outcome": outcome, "code": code,
-                         "said": (harm or last[0])[:160]})
+            said = (harm or last[0]).replace(str(folder), "CASE")[:160]  # no machine paths in the record
+            rows.append({"case": case.name, "item": case.item, "outcome": outcome, "code": code, "said": said})
             print(f"{outcome:>9}  #{case.item:<2} {case.name}: {(harm or last[0])[:110]}", flush=True)
         fuzzed = fuzz(args.hpbench.resolve(), raw, tmp, args.fuzz) if args.fuzz else Counter()
     print(f"\n{len(rows)} cases in {time.perf_counter() - started:.0f} s: "
@@ -108,7 +108,9 @@ def main() -> None:
     if args.fuzz:
         print(f"{sum(fuzzed.values())} fuzzed inputs ({args.fuzz} per converter): "
               + ", ".join(f"{name} {count}" for name, count in fuzzed.most_common()))
-    record(f"hostile_inputs_{args.name}", {"checkout": str(args.hpbench), "totals": dict(outcomes),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.hpbench, capture_output=True,
+                            text=True).stdout.strip()
+    record(f"hostile_inputs_{args.name}", {"commit": commit or "unknown", "totals": dict(outcomes),
                                            "fuzz_per_converter": args.fuzz, "fuzz_totals": dict(fuzzed),
                                            "cases": rows})
 

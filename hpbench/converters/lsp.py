@@ -21,8 +21,8 @@ import numpy as np
 from hpbench.converters import Converter, SourceItem, Sources, SyntheticSample, register
 from hpbench.converters.bodies import body_layout, person_from_joints
 from hpbench.converters.counts import PublishedCount, count_samples
-from hpbench.converters.ddfa import load_mat_isolated
 from hpbench.converters.images import read_image_file
+from hpbench.converters.matlab import load_mat_isolated
 from hpbench.errors import BadSourceFile, HpbenchError, NotTheDataset
 from hpbench.format import Sample
 from hpbench.skeletons import LSP14
