@@ -10,7 +10,9 @@ module into this package is all it takes (the registry imports every module of t
 
 Both functions raise hpbench errors that name the file and what is wrong. Samples a dataset's own
 rules leave out (a face without a pose, an image listed but absent) are not errors: ``Sources.excluded``
-lists them and the report counts them.
+lists them and the report counts them. An item ``find_sources`` already knows to be bad carries the
+``BadSourceFile`` as its ``info``: prepare reports it (an error, or a ``--skip-bad`` entry) without
+calling ``read``.
 """
 
 from __future__ import annotations

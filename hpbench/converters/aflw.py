@@ -120,7 +120,7 @@ def find_sources(src: Path) -> Sources:
         rect = rects.get(face_id)
         outside = leaves_root(str(filepath), src / "flickr") if filepath is not None else None
         problem = unusable.get(face_id) or outside
-        if problem:  # read() raises it: an error, or with --skip-bad one face in the report
+        if problem:  # prepare reports it: an error, or with --skip-bad one face
             bad = BadSourceFile(sqlite, f"{what}: {problem}")
             items.append(SourceItem(key=f"{filepath}#{face_id}", files=(), info=bad))
         elif filepath is None:
@@ -150,8 +150,6 @@ def find_sources(src: Path) -> Sources:
 
 
 def read(item: SourceItem) -> list[Sample]:
-    if isinstance(item.info, BadSourceFile):
-        raise item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     name = PurePosixPath(item.key)
     samples = []

@@ -65,7 +65,7 @@ def _find(src: Path, dataset: str, digits: int) -> Sources:
             continue
         unusable = np.isinf(row).any(axis=1) | np.isnan(row[:, 2]) | (visible & np.isnan(row[:, :2]).any(axis=1))
         info = (index, row[:, :2].copy(), visible, split)
-        if unusable.any():  # read() raises it: an error, or with --skip-bad one image in the report
+        if unusable.any():  # prepare reports it: an error, or with --skip-bad one image
             joint = LSP14[int(np.argmax(unusable))]
             info = BadSourceFile(src / "joints.mat",
                                  f"{name}: joint {joint} is visible without coordinates, or has an infinite value")
@@ -83,8 +83,6 @@ def find_lspet(src: Path) -> Sources:
 
 
 def read(item: SourceItem) -> Sample:
-    if isinstance(item.info, BadSourceFile):
-        raise item.info
     index, joints, visible, split = item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     centre, scale = person_from_joints(joints, visible)

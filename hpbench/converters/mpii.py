@@ -174,7 +174,7 @@ def find_sources(src: Path, annotations: str | Path | None = None) -> Sources:
     items = []
     for name, people in images:
         image = src / "images" / name
-        if problem := leaves_root(name, src / "images"):  # read() raises it: an error, or one report entry
+        if problem := leaves_root(name, src / "images"):  # prepare reports it: an error, or one report entry
             items.append(SourceItem(key=name, files=(), info=BadSourceFile(path, problem), count=len(people)))
         elif not image.is_file():
             excluded += [{"what": f"{name}#{p['rect']}", "why": "image listed but absent on disk"} for p in people]
@@ -185,8 +185,6 @@ def find_sources(src: Path, annotations: str | Path | None = None) -> Sources:
 
 
 def read(item: SourceItem) -> list[Sample]:
-    if isinstance(item.info, BadSourceFile):
-        raise item.info
     data, fmt, height, width = read_image_file(item.paths[0])
     samples = []
     for person in item.info:

@@ -86,6 +86,8 @@ def source_manifest_sha256(items: list[SourceItem], src: Path) -> str:
 def _read_or_report(dataset: str, layout: Layout, item: SourceItem) -> list[dict] | BadSourceFile:
     """The item's samples as the rows to write, checked against the format's value rules, or what is
     wrong with its files."""
+    if isinstance(item.info, BadSourceFile):  # found bad while listing (a path that leaves the root, a NaN row)
+        return item.info
     try:
         result = get_converter(dataset).read(item)
     except BadSourceFile as err:

@@ -108,8 +108,6 @@ def find_sources(src: Path) -> Sources:
 
 
 def read(item: SourceItem) -> list[Sample]:
-    if isinstance(item.info, BadSourceFile):
-        raise item.info
     subject, split, start, stop = item.info
     path = item.paths[0]
     try:
