@@ -104,6 +104,7 @@ def _evaluate(commands) -> None:
     evaluate.add_argument("--boxes", help="box source instead of the protocol's: 'reference' (each dataset's own "
                           "box), or a source name such as kd; recorded")
     evaluate.add_argument("--crop", help="crop rule instead of the model's or the protocol's; recorded")
+    _cache_option(evaluate)
     evaluate.add_argument("--ensemble", help="score an RvC model as KD's convolutional ensemble, e.g. p=15,s=5")
     evaluate.add_argument("--save-predictions", help="CSV file for the per-sample predictions")
     evaluate.add_argument("--out", help="record file (default: results/PROTOCOL_MODEL.json)")
@@ -125,6 +126,13 @@ def _train(commands) -> None:
     train.add_argument("--restart", action="store_true", help="start over even if the run folder holds a checkpoint")
     train.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
     train.add_argument("--workers", type=int, default=2, help="DataLoader workers (default: 2)")
+    _cache_option(train)
+
+
+def _cache_option(parser) -> None:
+    parser.add_argument("--no-cache", dest="cache", action="store_false",
+                        help="cut every crop from the image each time instead of reading the crop cache (used where "
+                             "the crop rule draws nothing at random; $HPBENCH_CACHE/crops)")
 
 
 def _demo(commands) -> None:

@@ -83,9 +83,10 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """ultralytics' config folder (font, settings) in a temporary folder, set before its first import."""
+    """hpbench's cache (crops, files verified, ultralytics' config folder) in a temporary folder for the
+    whole session, set before ultralytics' first import."""
     previous = os.environ.get("HPBENCH_CACHE")
     os.environ["HPBENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     yield

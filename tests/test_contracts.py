@@ -124,11 +124,12 @@ def test_every_recipe_builds_and_takes_a_step(name):
     PoseAugmentation(**recipe.augment)
     if recipe.crop:
         CROP_RULES.get(recipe.crop)
-    batch = {"image": torch.randn(2, 3, 32, 32), "ypr": torch.tensor([[10.0, -20.0, 5.0], [-30.0, 15.0, 0.0]])}
+    batch = {"image": torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8),
+             "ypr": torch.tensor([[10.0, -20.0, 5.0], [-30.0, 15.0, 0.0]])}
     if recipe.teacher:
         assert recipe.teacher["checkpoint"] and model.rvc_head is not None
         batch["teacher"] = torch.softmax(torch.randn(2, 3, model.rvc_head.bins), -1)
-    value = PoseObjective(loss, model.convention)(model, batch, "cpu")
+    value = PoseObjective(loss, model.convention, model.preprocessing)(model, batch, "cpu")
     optimizer.zero_grad()
     value.backward()
     optimizer.step()

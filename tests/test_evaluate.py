@@ -187,23 +187,26 @@ def test_bad_files_fail_clearly(kd_setup, capsys, tmp_path):
     assert code == 1 and "run `hpbench prepare aflw2000" in err
 
 
-def test_batch_size_does_not_change_a_result(kd_setup, tmp_path):
+def test_batch_size_workers_and_cache_do_not_change_a_result(kd_setup, tmp_path):
     """A peer's evaluation script scored one model 3.97 at batch 1 and 1.77 at batch 64; here the
-    per-sample predictions at batch 1, 7 and 64 agree to float rounding (the convolutions' blocking
-    depends on the batch: up to 1e-5° measured), and so do the metrics."""
+    per-sample predictions at batch 1, 7 and 64, with 0 or 2 loader workers, read through the crop
+    cache or not, agree to float rounding (the convolutions' blocking depends on the batch: up to
+    1e-5° measured), and so do the metrics."""
     from hpbench.evaluation.evaluate import evaluate
 
     _, data_dir, weights, protocol, _ = kd_setup
     runs = {}
-    for batch in (1, 7, 64):
-        path = tmp_path / f"batch{batch}.csv"
+    for batch, workers, cache in ((64, 0, True), (1, 0, False), (7, 2, True), (64, 2, False)):
+        path = tmp_path / f"batch{batch}-{workers}-{cache}.csv"
         record = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", convention="kd",
-                          device="cpu", batch_size=batch, workers=0, progress=False, save_predictions=path)
+                          device="cpu", batch_size=batch, workers=workers, progress=False, save_predictions=path,
+                          cache=cache)
         rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
-        runs[batch] = ([r[1] for r in rows], np.array([[float(v) for v in r[2:5]] for r in rows]),
-                       record.results["aflw2000"].metrics)
-    keys, predicted, metrics = runs[64]
-    for batch in (1, 7):
-        assert runs[batch][0] == keys
-        np.testing.assert_allclose(runs[batch][1], predicted, atol=2e-4)  # 4 decimals in the file
-        assert runs[batch][2] == pytest.approx(metrics, abs=1e-5)
+        runs[batch, workers, cache] = ([r[1] for r in rows], np.array([[float(v) for v in r[2:5]] for r in rows]),
+                                       record.results["aflw2000"].metrics)
+    keys, predicted, metrics = runs[64, 0, True]
+    assert runs[64, 2, False][1].tolist() == predicted.tolist()  # the same batches: the same numbers exactly
+    for run in runs.values():
+        assert run[0] == keys
+        np.testing.assert_allclose(run[1], predicted, atol=2e-4)  # 4 decimals in the file
+        assert run[2] == pytest.approx(metrics, abs=1e-5)

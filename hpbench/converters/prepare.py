@@ -83,9 +83,11 @@ def source_manifest_sha256(items: list[SourceItem], src: Path) -> str:
     return digest.hexdigest()
 
 
+CHECK_BATCH = 64  # items whose rows the value rules check at once
+
+
 def _read_or_report(dataset: str, layout: Layout, item: SourceItem) -> list[dict] | BadSourceFile:
-    """The item's samples as the rows to write, checked against the format's value rules, or what is
-    wrong with its files."""
+    """The item's samples as the rows to write (checked by ``_checked``), or what is wrong with its files."""
     if isinstance(item.info, BadSourceFile):  # found bad while listing (a path that leaves the root, a NaN row)
         return item.info
     try:
@@ -98,13 +100,26 @@ def _read_or_report(dataset: str, layout: Layout, item: SourceItem) -> list[dict
     rows = []
     for sample in result if isinstance(result, list) else [result]:
         try:
-            row = sample_row(sample, layout)
+            rows.append(sample_row(sample, layout))
         except ValueError as err:
             return BadSourceFile(_blamed(item), f"sample {sample.key}: {err}")
-        if problems := row_problems([row], layout):
-            return BadSourceFile(_blamed(item), f"sample {sample.key}: {'; '.join(problems)}")
-        rows.append(row)
     return rows
+
+
+def _checked(batch: list[tuple[SourceItem, list | BadSourceFile]], layout: Layout):
+    """The batch's items with the format's value rules applied to their rows: in one vectorised pass
+    over the whole batch, and item by item only where that pass finds a problem (to name the item)."""
+    rows = [row for _, result in batch if not isinstance(result, BadSourceFile) for row in result]
+    if not rows or not row_problems(rows, layout):
+        return batch
+    checked = []
+    for item, result in batch:
+        for row in result if not isinstance(result, BadSourceFile) else ():
+            if problems := row_problems([row], layout):
+                result = BadSourceFile(_blamed(item), f"sample {row['key']}: {'; '.join(problems)}")
+                break
+        checked.append((item, result))
+    return checked
 
 
 def _blamed(item: SourceItem) -> str:
@@ -124,17 +139,29 @@ def _write_samples(writer: Writer, sources: Sources, report: PrepareReport, skip
     reader = partial(_read_or_report, report.dataset, sources.layout)
     results = ordered_map(reader, sources.items, workers=workers, on_crash=_crashed)  # a crash costs one item
     with tqdm(total=report.found, unit="sample", desc=f"prepare {report.dataset}", disable=not progress) as bar:
-        for item, result in zip(sources.items, results):
-            bar.update(item.count)
-            if isinstance(result, BadSourceFile):
-                if not skip_bad:
-                    raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
-                report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
-                continue
-            for row in result:
-                writer.append_row(row)
-                if report.inside_99 is not None:
-                    report.inside_99 += bool(inside_range(row["pose/ypr"]))
+        for batch in _batches(zip(sources.items, results), CHECK_BATCH):
+            for item, result in _checked(batch, sources.layout):
+                bar.update(item.count)
+                if isinstance(result, BadSourceFile):
+                    if not skip_bad:
+                        raise BadSourceFile(result.path, result.reason + " (pass --skip-bad to convert the rest)")
+                    report.skipped.append({"path": result.path, "reason": result.reason, "samples": item.count})
+                    continue
+                for row in result:
+                    writer.append_row(row)
+                    if report.inside_99 is not None:
+                        report.inside_99 += bool(inside_range(row["pose/ypr"]))
+
+
+def _batches(pairs, size: int):
+    batch = []
+    for pair in pairs:
+        batch.append(pair)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _check_output(out_dir: Path, output: Path, overwrite: bool) -> None:

@@ -9,10 +9,14 @@ Usable on its own in any training loop::
     (selection,) = select(load_protocol("p1"), "test", "data")[:1]
     dataset = dataset_for(selection, crop="kd")          # the protocol's boxes, with its fallback
     for batch in DataLoader(dataset, batch_size=64, num_workers=2):
-        batch["image"], batch["ypr"], batch["index"]     # (B,3,224,224) float, (B,3) degrees, (B,)
+        images = dataset.preprocessing.normalise(batch["image"].to(device))  # (B,3,224,224) uint8 → float
+        batch["ypr"], batch["index"]                     # (B,3) degrees, (B,)
 
-The file is opened once per DataLoader worker (hpbench.format.HPFile), images are decoded with
-OpenCV; ``dataset.fallback`` marks the samples scored on their dataset's reference box.
+Items hold uint8 images in the model's channel order; the normalisation runs on a whole batch on its
+device (``Preprocessing.normalise``). The file is opened once per DataLoader worker
+(hpbench.format.HPFile), images are decoded with OpenCV; ``dataset.fallback`` marks the samples
+scored on their dataset's reference box. ``dataset_for(..., cache=True)`` reads the crops from the
+crop cache (hpbench.data.crop_cache) where the crop rule allows it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hpbench.data.crop_cache import cached_crops
 from hpbench.data.crops import CROP_RULES, crop_image, expand_box
 from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
@@ -64,6 +69,7 @@ class HeadPoseDataset(Dataset):
     augmentation whatever the worker count; an item says whether it was mirrored (``flipped``).
     ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles). ``fallback`` marks
     the samples on their dataset's reference box because ``box_source`` had none for them.
+    ``crops`` (hpbench.data.crop_cache.CachedCrops) holds the crops already cut, where they are cached.
     """
 
     def __init__(self, data: HPFile | str | Path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
@@ -81,6 +87,12 @@ class HeadPoseDataset(Dataset):
         self.ypr = self.data.ypr[self.indices].astype(np.float32)
         self.fallback = np.zeros(len(self.indices), bool) if fallback is None else np.asarray(fallback, bool)
         self.box_source = box_source
+        self.crops = None
+
+    @property
+    def crop_size(self) -> int:
+        """The side of the crops before augmentation: input size + 2·pad + the augmentation's margin."""
+        return self.preprocessing.input_size + 2 * self.pad + getattr(self.augment, "crop_margin", 0)
 
     @property
     def keys(self) -> np.ndarray:
@@ -95,11 +107,12 @@ class HeadPoseDataset(Dataset):
     def crop_at(self, position: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """The BGR crop of the position-th selected sample, before augmentation and normalisation
         (a random crop rule draws from ``rng``)."""
+        if self.crops is not None:
+            return self.crops[position]
         index, size = self.indices[position], self.preprocessing.input_size
         box = expand_box(self.boxes[position], size, self.pad) if self.pad else self.boxes[position]
-        margin = getattr(self.augment, "crop_margin", 0)
         try:
-            return crop_image(self.data.image(index), box, self.crop, size + 2 * self.pad + margin,
+            return crop_image(self.data.image(index), box, self.crop, self.crop_size,
                               self.preprocessing.resize_kernel, rng)
         except ValueError as err:
             raise HpbenchError(f"{self.data.path}: sample {self.data.keys[index]}: {err}") from None
@@ -109,17 +122,20 @@ class HeadPoseDataset(Dataset):
         image, ypr, flipped = self.crop_at(position, rng), self.ypr[position], False
         if self.augment is not None:
             image, ypr, flipped = self.augment(image, ypr, rng)
-        return {"image": self.preprocessing.to_tensor(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
+        return {"image": self.preprocessing.to_uint8(image), "ypr": torch.as_tensor(ypr, dtype=torch.float32),
                 "index": int(self.indices[position]), "position": position, "flipped": flipped}
 
 
 def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessing(), boxes: str | None = None,
-                missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0) -> HeadPoseDataset:
+                missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0, cache: bool = False,
+                workers: int = 0, progress: bool = True, log=print) -> HeadPoseDataset:
     """The Dataset of one protocol selection (hpbench.protocols.Selection), its boxes resolved.
 
     ``boxes`` replaces the entry's box source: a source name, or "reference" for the dataset's own
     box. ``missing_face`` is the protocol's rule for a sample without its preferred box: "fallback"
     (the reference box, counted in ``dataset.fallback``) or "refuse" (an error naming the samples).
+    ``cache`` reads the crops from the crop cache (built with ``workers`` if missing) where the crop
+    rule draws nothing at random.
     """
     if missing_face not in MISSING_FACE["headpose"]:
         raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE['headpose'])}")
@@ -130,5 +146,8 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
         keys = selection.data.keys[selection.indices][fallback]
         raise HpbenchError(f"{selection.data.path}: {int(fallback.sum())} selected samples have no '{source}' box "
                            f"(e.g. {', '.join(map(str, keys[:3]))}) and the protocol refuses a fallback")
-    return HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
-                           fallback, source)
+    dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
+                              fallback, source)
+    if cache:
+        dataset.crops = cached_crops(dataset, selection.content_sha256, workers, progress, log)
+    return dataset

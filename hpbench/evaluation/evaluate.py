@@ -81,9 +81,10 @@ def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
 
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
              batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
-             progress=True) -> ResultRecord:
+             progress=True, cache=True, log=print) -> ResultRecord:
     """Score a model file on the protocol's test split. ``ensemble`` ("p=15,s=5" or an EnsembleSpec)
-    scores an RvC model as KD's convolutional ensemble."""
+    scores an RvC model as KD's convolutional ensemble. ``cache``: crops from the crop cache where the
+    crop rule allows it (hpbench.data.crop_cache); the scores are the same either way."""
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
     protocol = load_protocol(protocol_name)
     if protocol.task != "headpose":
@@ -96,7 +97,8 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     predict = EnsemblePredictor(model.module, spec) if spec else model.predict
     results, all_predictions = {}, []
     for selection in selections:
-        dataset = dataset_for(selection, crop, preprocessing, boxes, protocol.missing_face, pad=spec.pad if spec else 0)
+        dataset = dataset_for(selection, crop, preprocessing, boxes, protocol.missing_face, pad=spec.pad if spec else 0,
+                              cache=cache, workers=workers, progress=progress, log=log)
         predictions = predict_dataset(dataset, selection, predict, model.convention, device, batch_size, workers,
                                       progress)
         results[selection.dataset] = score(predictions, protocol)

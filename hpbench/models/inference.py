@@ -20,13 +20,14 @@ def default_device() -> str:
 def run_model(dataset, predict: Callable[[torch.Tensor], torch.Tensor], device: str, batch_size: int, workers: int,
               desc: str, progress: bool = True, check=None) -> tuple[np.ndarray, float, float]:
     """``predict`` over the dataset's images in order: (outputs (N, …) float32, seconds in predict,
-    seconds in all). ``check(values, n)`` runs on each batch's output (to stop at the first wrong one)."""
+    seconds in all). The items' uint8 images are normalised by ``dataset.preprocessing`` on the device,
+    a batch at a time. ``check(values, n)`` runs on each batch's output (to stop at the first wrong one)."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
                         pin_memory=device.startswith("cuda"))
     outputs, forward_seconds, started = [], 0.0, time.perf_counter()
     with torch.inference_mode():
         for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
-            images = batch["image"].to(device, non_blocking=True)
+            images = dataset.preprocessing.normalise(batch["image"].to(device, non_blocking=True))
             tick = time.perf_counter()
             values = predict(images)
             if isinstance(values, (tuple, list, dict)):

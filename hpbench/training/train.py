@@ -31,14 +31,14 @@ from hpbench.training.teacher import TeacherTargets, flip_signs, teacher_probabi
 
 
 class PoseObjective:
-    """The supervised head-pose loss of a batch: the canonical poses in the model's convention as
-    targets, the recipe's loss on the network's outputs."""
+    """The supervised head-pose loss of a batch: its uint8 images normalised on the device, the
+    canonical poses in the model's convention as targets, the recipe's loss on the network's outputs."""
 
-    def __init__(self, loss, convention: str):
-        self.loss, self.convention = loss, get_convention(convention)
+    def __init__(self, loss, convention: str, preprocessing):
+        self.loss, self.convention, self.preprocessing = loss, get_convention(convention), preprocessing
 
     def __call__(self, network: torch.nn.Module, batch: dict, device: str) -> torch.Tensor:
-        images = batch["image"].to(device, non_blocking=True)
+        images = self.preprocessing.normalise(batch["image"].to(device, non_blocking=True))
         targets = torch.as_tensor(self.convention.from_canonical(batch["ypr"].numpy()), dtype=torch.float32,
                                   device=device)
         return self.loss(network(images), targets, batch)
@@ -47,9 +47,11 @@ class PoseObjective:
 class Validation:
     """Mean MAE over the protocol's validation sets, scored as ``hpbench evaluate`` scores."""
 
-    def __init__(self, protocol: Protocol, data_dir, crop: str, model, device: str, workers: int):
+    def __init__(self, protocol: Protocol, data_dir, crop: str, model, device: str, workers: int, cache: bool,
+                 log=print):
         self.protocol, self.device, self.workers = protocol, device, workers
-        self.sets = [(s, dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face))
+        self.sets = [(s, dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face, cache=cache,
+                                     workers=workers, progress=False, log=log))
                      for s in select(protocol, "validation", data_dir)]
 
     def __call__(self, model) -> dict[str, float]:
@@ -60,11 +62,12 @@ class Validation:
 
 
 def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: str, processes: Processes,
-                  workers: int, progress: bool):
+                  workers: int, progress: bool, cache: bool, log):
     augment = (PoseAugmentation(**checked_keywords("augment", PoseAugmentation, recipe.augment))
                if recipe.augment is not None else None)
     sets = [dataset_for(s, crop, model.preprocessing, boxes=recipe.boxes, missing_face=protocol.missing_face,
-                        augment=augment, seed=recipe.seed) for s in selections]
+                        augment=augment, seed=recipe.seed, cache=cache, workers=workers, progress=progress, log=log)
+            for s in selections]
     if recipe.teacher:
         teacher = recipe.teacher
         spec = EnsembleSpec(int(teacher.get("pad", 15)), int(teacher.get("stride", 5)))
@@ -77,8 +80,9 @@ def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: s
 
 
 def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), pretrained=None, device=None,
-          workers: int = 2, progress: bool = True, restart: bool = False, log=print) -> Path:
-    """Train a recipe on a protocol's training split; returns the final checkpoint's path."""
+          workers: int = 2, progress: bool = True, restart: bool = False, cache: bool = True, log=print) -> Path:
+    """Train a recipe on a protocol's training split; returns the final checkpoint's path. ``cache``:
+    crops from the crop cache where the crop rule allows it (hpbench.data.crop_cache)."""
     recipe = load_recipe(recipe_path, tuple(overrides))
     protocol = load_protocol(protocol_name)
     if protocol.task != "headpose":
@@ -96,13 +100,13 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     loss_function = LOSSES.get(recipe.loss["name"])
     loss = loss_function(model, **checked_keywords("loss", loss_function,
                                                    {k: v for k, v in recipe.loss.items() if k != "name"}))
-    validate = (Validation(protocol, data_dir, crop, model, processes.device, workers)
+    validate = (Validation(protocol, data_dir, crop, model, processes.device, workers, cache, say)
                 if "validation" in protocol.splits else None)
     run = Run(
         model=model,
         train_set=_training_set(recipe, protocol, selections, model, crop, processes, workers,
-                                progress and processes.main),
-        loss=PoseObjective(loss, model.convention), parameter_groups=model.parameter_groups(),
+                                progress and processes.main, cache, say),
+        loss=PoseObjective(loss, model.convention, model.preprocessing), parameter_groups=model.parameter_groups(),
         optimizer=recipe.optimizer, scheduler=recipe.scheduler, epochs=recipe.epochs, batch_size=recipe.batch_size,
         seed=recipe.seed, validate=validate, recipe=asdict(recipe),
         data={"name": protocol.name, "version": protocol.version,
