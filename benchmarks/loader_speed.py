@@ -133,7 +133,7 @@ def loaders(raw: Path, data: HPFile, repeats: int) -> dict:
     ms = per_item_ms({
         "decode": (lambda: [cv2.imdecode(e, cv2.IMREAD_COLOR) for e in encoded], count),
         "decode_reduced_2": (lambda: [cv2.imdecode(e, cv2.IMREAD_REDUCED_COLOR_2) for e in encoded], count),
-        "read_bytes": (lambda: [data._encoded("image/encoded", i) for i in range(count)], count),
+        "read_bytes": (lambda: [data.encoded_image(i) for i in range(count)], count),
         "hopenet_loader": _items(reference),
         "hpbench_hopenet_crop_pil": _items(same_crop),
         "hpbench_hopenet_crop_opencv": _items(

@@ -89,6 +89,20 @@ def test_uint8_items_normalise_to_the_float_path_exactly():
                 preprocessing.std)
             assert torch.equal(normalised, torch.from_numpy(np.ascontiguousarray(expected.transpose(2, 0, 1))))
         assert torch.equal(_formula(batch, preprocessing.mean, preprocessing.std), preprocessing.normalise(batch))
+    with pytest.raises(TypeError, match="uint8"):
+        preprocessing.normalise(batch.float())
+
+
+def test_image_rows_read_low_level_are_the_stored_bytes(prepared_aflw2000):
+    import h5py
+
+    data = HPFile(prepared_aflw2000)
+    with h5py.File(prepared_aflw2000, "r") as handle:
+        stored = handle["image/encoded"]
+        assert all(data.encoded_image(i) == stored[i].tobytes() for i in range(len(data)))
+        assert data.encoded_image(-1) == stored[len(data) - 1].tobytes()
+    with pytest.raises(IndexError):
+        data.image(len(data))
 
 
 def test_cached_items_equal_uncached_and_read_no_image(data_dir, decodes):

@@ -129,6 +129,24 @@ def test_interrupted_training_resumes(small, tmp_path):
               workers=0, progress=False, log=lambda line: None)
 
 
+def test_training_is_the_same_with_and_without_the_crop_cache(small, tmp_path, capsys, monkeypatch):
+    """``hpbench train --no-cache`` cuts every crop from the image; the default reads the crop cache:
+    the same losses and the same weights, bit for bit."""
+    folder, data = small
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    states = []
+    for flags in (["--no-cache"], []):
+        out = tmp_path / ("uncached" if flags else "cached")
+        code, printed, err = run_cli(capsys, "train", folder / "recipe.yaml", "--protocol", folder / "small.yaml",
+                                     "--data", data, "--out", out, "--workers", "0", "--set", "epochs=1", *flags)
+        assert code == 0, err
+        assert ("crop cache:" in printed) != bool(flags)
+        assert len(list((tmp_path / "cache" / "crops").glob("*.npy"))) == (0 if flags else 1)
+        states.append(torch.load(out / "model.pt", weights_only=True))
+    assert states[0]["history"][0]["loss"] == states[1]["history"][0]["loss"]
+    assert all(torch.equal(states[0]["state_dict"][k], states[1]["state_dict"][k]) for k in states[0]["state_dict"])
+
+
 def test_distributed_training_with_two_processes(small, tmp_path):
     folder, data = small
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "hpbench",

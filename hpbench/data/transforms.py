@@ -35,6 +35,8 @@ class Preprocessing:
         """Float32 model inputs of a uint8 batch (B, 3, H, W) or image, on the tensor's device:
         (x / 255 − mean) / std per channel. On the CPU it is a look-up in the 256 values of that formula
         (the same bits, a third of the time)."""
+        if images.dtype != torch.uint8:
+            raise TypeError(f"normalise takes uint8 images (a Dataset item's), not {images.dtype}")
         if images.device.type == "cpu":
             return _look_up(images, _table(self.mean, self.std))
         return _formula(images, self.mean, self.std)

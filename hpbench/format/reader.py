@@ -60,7 +60,6 @@ class HPFile:
         self._handle: h5py.File | None = None
         self._pid: int | None = None
         self._cache: dict[str, np.ndarray] = {}
-        self._datasets: dict[str, h5py.Dataset] = {}
         self._rows: dict[str, _Rows] = {}
         handle = self._h5()
         self.layout = Layout.from_json(handle.attrs["layout"])
@@ -70,25 +69,18 @@ class HPFile:
         if self._handle is None or self._pid != os.getpid():
             self._handle = open_h5(self.path)
             self._pid = os.getpid()
-            self._datasets, self._rows = {}, {}
+            self._rows = {}
         return self._handle
-
-    def _dataset(self, name: str) -> h5py.Dataset:
-        """An HDF5 dataset of the file, looked up once per process (a lookup costs as much as a small read)."""
-        handle = self._h5()
-        if name not in self._datasets:
-            self._datasets[name] = handle[name]
-        return self._datasets[name]
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.update(_handle=None, _pid=None, _cache={}, _datasets={}, _rows={})
+        state.update(_handle=None, _pid=None, _cache={}, _rows={})
         return state
 
     def close(self) -> None:
         if self._handle is not None and self._pid == os.getpid():
             self._handle.close()
-        self._handle, self._datasets, self._rows = None, {}, {}
+        self._handle, self._rows = None, {}
 
     def __len__(self) -> int:
         return int(self.attrs["count"])
@@ -119,10 +111,11 @@ class HPFile:
         return self._array(f"meta/{name}")
 
     def _encoded(self, name: str, index: int) -> np.ndarray:
-        """One row of a variable-length byte key (uint8)."""
-        self._h5()
+        """One row of a variable-length byte key (uint8); the key is looked up once per process (a
+        lookup costs as much as a small read)."""
+        handle = self._h5()
         if name not in self._rows:
-            self._rows[name] = _Rows(self._dataset(name))
+            self._rows[name] = _Rows(handle[name])
         return self._rows[name].read(index)
 
     def encoded_image(self, index: int) -> bytes:
