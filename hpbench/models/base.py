@@ -42,6 +42,11 @@ class HeadPoseModel(nn.Module):
     def rvc_logits(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.arch or type(self).__name__} has no RvC head")
 
+    def adopt_state_dict(self, state: dict) -> dict:
+        """A state dict in this model's own key layout from one in its authors' released layout (as it
+        is, by default); ``hpbench evaluate --arch`` loads a released file through it."""
+        return state
+
     def decode_probabilities(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Angles (N, 3) from averaged softmax probabilities of the RvC head."""
         return self.rvc_head.expectation(probabilities, self.decoding)

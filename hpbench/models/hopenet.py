@@ -3,6 +3,11 @@
 Outputs (yaw, pitch, roll) in 3DDFA signs (convention ``hopenet``). Decoding is HopeNet's
 expectation over the bins' left edges (``Σ softmax·idx·3 − 99``) by default, kept for compatibility
 with its published numbers; ``decoding="centre"`` uses the bin centres.
+
+The authors' released snapshots (``hopenet_robust_alpha1.pkl`` …, deep-head-pose code/hopenet.py's
+``Hopenet``: ``conv1``, ``bn1``, ``layer1``–``layer4``, ``fc_yaw``, ``fc_pitch``, ``fc_roll``, and in
+some a ``fc_finetune`` its forward pass never uses) load as ``hopenet.resnet50`` through
+``adopt_state_dict``: ``hpbench evaluate hopenet_robust_alpha1.pkl --arch hopenet.resnet50``.
 """
 
 from __future__ import annotations
@@ -65,6 +70,23 @@ class HopeNet(HeadPoseModel):
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         return self.head.decode(self.forward(images), self.decoding)
+
+    def adopt_state_dict(self, state: dict) -> dict:
+        """The authors' key layout (``conv1.*``, ``layer*.*``, ``fc_yaw.*`` …) → hpbench's
+        (``backbone.model.conv1.*`` …, ``head.yaw.*``); ``fc_finetune.*`` is dropped. Any other
+        layout is returned as it is."""
+        if not any(key.startswith("fc_yaw.") for key in state):
+            return state
+        adopted = {}
+        for key, value in state.items():
+            name, _, rest = key.partition(".")
+            if name == "fc_finetune":
+                continue
+            if name in ("fc_yaw", "fc_pitch", "fc_roll"):
+                adopted[f"head.{name[3:]}.{rest}"] = value
+            else:
+                adopted[f"backbone.model.{key}"] = value
+        return adopted
 
 
 def _factory(depth: int):

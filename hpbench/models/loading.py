@@ -6,7 +6,9 @@
 * hpbench checkpoint (``hpbench train``): a dict with ``format: hpbench-checkpoint``, ``arch``,
   ``config``, ``state_dict``.
 * A bare state dict with ``--arch NAME`` (e.g. kd_oe_hpe's released ``resnet50.pth`` with
-  ``--arch kd_student.resnet50``).
+  ``--arch kd_student.resnet50``, HopeNet's ``hopenet_robust_alpha1.pkl`` with ``--arch
+  hopenet.resnet50``), in hpbench's key layout or, where the family knows it, its authors'
+  (``adopt_state_dict``).
 
 ``.pt`` files are unpickled with ``weights_only=True`` unless the user trusts the file: unpickling
 can run code.
@@ -99,7 +101,11 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
 
 
 def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(model.adopt_state_dict(state), strict=False)
+    except RuntimeError as err:  # shapes that differ (another depth, another bin count)
+        detail = str(err).split("\n\t")[1:2] or [str(err)]
+        raise HpbenchError(f"{path}: its weights do not fit {arch} ({detail[0][:200]}). Check --arch.") from None
     if missing or unexpected:
         raise HpbenchError(
             f"{path}: its weights do not fit {arch}: {len(missing)} missing (e.g. {missing[:3]}), "
