@@ -82,3 +82,127 @@ def test_hopenet_snapshot_evaluates_through_the_cli(prepared_aflw2000, tmp_path,
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "snapshot.pkl", "--arch", "hopenet.resnet18",
                            "--protocol", protocol, "--data", prepared_aflw2000.parent, "--workers", "0")
     assert code == 1 and "do not fit hopenet.resnet18" in err
+
+
+# ---------------------------------------------------------------------------------------------- 6DRepNet
+
+class AuthorsRepVGGBlock(nn.Module):
+    """thohemp/6DRepNet sixdrepnet/backbone/repvgg.py RepVGGBlock (training form), written again."""
+
+    def __init__(self, in_channels, out_channels, stride, groups):
+        super().__init__()
+        self.in_channels, self.groups = in_channels, groups
+        self.rbr_identity = nn.BatchNorm2d(in_channels) if out_channels == in_channels and stride == 1 else None
+        self.rbr_dense = nn.Sequential()
+        self.rbr_dense.add_module("conv", nn.Conv2d(in_channels, out_channels, 3, stride, 1, groups=groups, bias=False))
+        self.rbr_dense.add_module("bn", nn.BatchNorm2d(out_channels))
+        self.rbr_1x1 = nn.Sequential()
+        self.rbr_1x1.add_module("conv", nn.Conv2d(in_channels, out_channels, 1, stride, 0, groups=groups, bias=False))
+        self.rbr_1x1.add_module("bn", nn.BatchNorm2d(out_channels))
+
+    def forward(self, inputs):
+        id_out = 0 if self.rbr_identity is None else self.rbr_identity(inputs)
+        return torch.relu(self.rbr_dense(inputs) + self.rbr_1x1(inputs) + id_out)
+
+    def deploy_kernel_bias(self):
+        """get_equivalent_kernel_bias: each branch's BN folded (_fuse_bn_tensor), the 1×1 padded to 3×3."""
+        def fold(kernel, bn):
+            std = (bn.running_var + bn.eps).sqrt()
+            return kernel * (bn.weight / std).reshape(-1, 1, 1, 1), bn.bias - bn.running_mean * bn.weight / std
+
+        k3, b3 = fold(self.rbr_dense.conv.weight, self.rbr_dense.bn)
+        k1, b1 = fold(self.rbr_1x1.conv.weight, self.rbr_1x1.bn)
+        kernel, bias = k3 + torch.nn.functional.pad(k1, [1, 1, 1, 1]), b3 + b1
+        if self.rbr_identity is not None:
+            input_dim = self.in_channels // self.groups
+            value = torch.zeros(self.in_channels, input_dim, 3, 3)
+            for i in range(self.in_channels):
+                value[i, i % input_dim, 1, 1] = 1
+            kid, bid = fold(value, self.rbr_identity)
+            kernel, bias = kernel + kid, bias + bid
+        return kernel, bias
+
+
+class AuthorsSixDRepNet(nn.Module):
+    """sixdrepnet/model.py SixDRepNet on create_RepVGG_B1g2 (num_blocks [4, 6, 16, 1], width multipliers
+    [2, 2, 2, 4], groups 2 on RepVGG layers 2, 4 … 26), its stages renamed layer0 … layer4."""
+
+    def __init__(self):
+        super().__init__()
+        in_planes, layer_index = 64, 1
+        self.layer0 = AuthorsRepVGGBlock(3, in_planes, 2, 1)
+        for stage, (planes, blocks) in enumerate(zip((128, 256, 512, 2048), (4, 6, 16, 1)), start=1):
+            layers = []
+            for stride in [2] + [1] * (blocks - 1):
+                groups = 2 if layer_index in range(2, 27, 2) else 1
+                layers.append(AuthorsRepVGGBlock(in_planes, planes, stride, groups))
+                in_planes, layer_index = planes, layer_index + 1
+            setattr(self, f"layer{stage}", nn.Sequential(*layers))
+        self.gap = nn.AdaptiveAvgPool2d(output_size=1)
+        self.linear_reg = nn.Linear(2048, 6)
+
+    def forward(self, x):
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.layer0(x)))))
+        return _authors_ortho6d(self.linear_reg(torch.flatten(self.gap(x), 1)))
+
+
+def _authors_ortho6d(poses):
+    """sixdrepnet/utils.py compute_rotation_matrix_from_ortho6d, normalize_vector and cross_product."""
+    def normalize(v):
+        return v / torch.max(torch.sqrt(v.pow(2).sum(1)), torch.tensor([1e-8])).view(-1, 1)
+
+    def cross(u, v):
+        return torch.stack([u[:, 1] * v[:, 2] - u[:, 2] * v[:, 1], u[:, 2] * v[:, 0] - u[:, 0] * v[:, 2],
+                            u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]], dim=1)
+
+    x = normalize(poses[:, 0:3])
+    z = normalize(cross(x, poses[:, 3:6]))
+    y = cross(z, x)
+    return torch.cat((x.view(-1, 3, 1), y.view(-1, 3, 1), z.view(-1, 3, 1)), 2)
+
+
+def test_sixdrepnet_training_and_deploy_files_load_and_predict_as_the_authors_code(tmp_path):
+    torch.manual_seed(0)
+    authors = AuthorsSixDRepNet()
+    with torch.no_grad():
+        authors(torch.randn(4, 3, 96, 96))  # BatchNorm statistics of real activations
+    authors.eval()
+    torch.save({"epoch": 30, "model_state_dict": authors.state_dict()}, tmp_path / "6DRepNet_train.pth")
+    deploy = {}
+    for name, module in authors.named_modules():
+        if isinstance(module, AuthorsRepVGGBlock):  # repvgg_model_convert: one rbr_reparam per block
+            kernel, bias = module.deploy_kernel_bias()
+            deploy[f"{name}.rbr_reparam.weight"], deploy[f"{name}.rbr_reparam.bias"] = kernel.detach(), bias.detach()
+    deploy.update({f"linear_reg.{k}": v for k, v in authors.linear_reg.state_dict().items()})
+    torch.save(deploy, tmp_path / "6DRepNet_deploy.pth")
+
+    images = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = authors(images)
+        trained = load_model(tmp_path / "6DRepNet_train.pth", arch="sixdrepnet.repvgg_b1g2")
+        fused = load_model(tmp_path / "6DRepNet_deploy.pth", arch="sixdrepnet.repvgg_b1g2")
+        torch.testing.assert_close(trained.predict(images), expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(fused.predict(images), expected, atol=1e-4, rtol=0)  # fused in float32
+        ours_fused = load_model(tmp_path / "6DRepNet_train.pth", arch="sixdrepnet.repvgg_b1g2").module.fuse()
+        torch.testing.assert_close(ours_fused.predict(images), fused.predict(images), atol=1e-5, rtol=0)
+    assert trained.convention == "6drepnet" and expected.shape == (2, 3, 3)
+    assert not any("rbr_dense" in k for k in fused.module.state_dict())
+
+
+def test_a_fused_sixdrepnet_file_evaluates_through_the_cli(prepared_aflw2000, tmp_path, capsys):
+    from hpbench.models import create_model
+
+    torch.manual_seed(0)
+    torch.save(create_model("sixdrepnet.repvgg_a0").eval().fuse().state_dict(), tmp_path / "fused.pth")
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(yaml.safe_dump({
+        "name": "sixd-check", "version": 1, "changelog": [{"version": 1}], "task": "headpose",
+        "crop": "sixdrepnet-aflw2000", "input_size": 64, "metrics": ["mae", "geodesic"], "filter": {"limit": 99},
+        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "pt2d", "reference": "landmarks"}]},
+    }))
+    code, out, err = run_cli(capsys, "evaluate", tmp_path / "fused.pth", "--arch", "sixdrepnet.repvgg_a0",
+                             "--protocol", protocol, "--data", prepared_aflw2000.parent, "--workers", "0",
+                             "--out", tmp_path / "record.json")
+    assert code == 0, err
+    record = yaml.safe_load((tmp_path / "record.json").read_text())
+    assert record["model"]["convention"] == "6drepnet" and record["evaluation"]["crop"] == "sixdrepnet-aflw2000"

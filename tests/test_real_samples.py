@@ -136,3 +136,27 @@ def test_hopenets_preprocessing_equals_torchvisions_on_the_real_aflw2000_files(r
         torch.testing.assert_close(preprocessing.normalise(ours[i]["image"]), peer, atol=1e-5, rtol=0)
         worst_cv2 = max(worst_cv2, float((preprocessing.normalise(cv2_kernel[i]["image"]) - peer).abs().max()))
     assert worst_cv2 > 0.1  # OpenCV's kernel is not HopeNet's
+
+
+def test_sixdrepnets_preprocessing_equals_torchvisions_on_the_real_aflw2000_files(real_samples, tmp_path, capsys):
+    """thohemp/6DRepNet sixdrepnet/test.py: HopeNet's AFLW2000 region (its datasets.py AFLW2000, k = 0.2),
+    then transforms.Resize(256), CenterCrop(224), ToTensor, Normalize — against the crop rule
+    sixdrepnet-aflw2000 with the family's PIL kernel."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+
+    from hpbench.data.headpose import HeadPoseDataset
+    from hpbench.models import create_model
+
+    src = real_samples / "aflw2000_3d"
+    run_cli(capsys, "prepare", "aflw2000", "--src", src, "--out", tmp_path)
+    data = HPFile(tmp_path / "aflw2000.h5")
+    preprocessing = create_model("sixdrepnet.repvgg_a0").preprocessing
+    ours = HeadPoseDataset(data, range(len(data)), data.box("pt2d"), "sixdrepnet-aflw2000", preprocessing)
+    pipeline = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+                                   transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    for i, name in enumerate(AFLW2000_NAMES):
+        rgb = Image.fromarray(np.ascontiguousarray(data.image(i)[..., ::-1]))
+        peer = pipeline(rgb.crop(_hopenet_aflw2000_crop(src / f"{name}.mat")))
+        torch.testing.assert_close(preprocessing.normalise(ours[i]["image"]), peer, atol=1e-5, rtol=0)

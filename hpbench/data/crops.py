@@ -25,6 +25,7 @@ class CropRule:
     pad: bool  # black outside the image (PIL's crop) instead of clipping
     resize: str  # "stretch" (aspect ratio not kept) or "shorter-side-centre-crop" (torchvision Resize + CenterCrop)
     random: bool = False  # region(box, image_hw, rng) draws from rng (training); without one, its mean
+    oversize: float = 1.0  # shorter-side-centre-crop: the shorter side goes to size × oversize first (256 / 224)
 
 
 CROP_RULES: Registry[CropRule] = Registry("crop rule")
@@ -78,6 +79,8 @@ for _rule in (
              hopenet_aflw2000_region, True, "shorter-side-centre-crop"),
     CropRule("hopenet-300wlp", "HopeNet's training crop of 300W-LP (k ~ U(0.2, 0.4)), resize + centre crop",
              hopenet_300wlp_region, True, "shorter-side-centre-crop", random=True),
+    CropRule("sixdrepnet-aflw2000", "6DRepNet's AFLW2000 test crop: HopeNet's box, Resize(256) + CenterCrop(224)",
+             hopenet_aflw2000_region, True, "shorter-side-centre-crop", oversize=256 / 224),
     CropRule("square", "a square on the box centre, side = the longer box side", square_region, True, "stretch"),
     CropRule("square-margin", "a square on the box centre, side = 1.4 × the longer box side",
              lambda box, hw: square_region(box, hw, margin=0.2), True, "stretch"),
@@ -108,14 +111,15 @@ def _scale(image: np.ndarray, width: int, height: int, kernel: str) -> np.ndarra
     raise ValueError(f"resize kernel must be one of {RESIZE_KERNELS}, got {kernel!r}")
 
 
-def resize(crop: np.ndarray, size: int, mode: str, kernel: str = "opencv-linear") -> np.ndarray:
+def resize(crop: np.ndarray, size: int, mode: str, kernel: str = "opencv-linear", oversize: float = 1.0) -> np.ndarray:
     if mode == "stretch":
         return _scale(crop, size, size, kernel)
-    height, width = crop.shape[:2]  # torchvision: the shorter side to `size`, then the centre square
+    height, width = crop.shape[:2]  # torchvision: the shorter side to `shorter`, then the centre square
+    shorter = int(round(size * oversize))
     if height <= width:
-        new_h, new_w = size, int(size * width / height)
+        new_h, new_w = shorter, int(shorter * width / height)
     else:
-        new_h, new_w = int(size * height / width), size
+        new_h, new_w = int(shorter * height / width), shorter
     scaled = _scale(crop, new_w, new_h, kernel)
     top, left = int(round((new_h - size) / 2.0)), int(round((new_w - size) / 2.0))
     return scaled[top:top + size, left:left + size]
@@ -130,7 +134,7 @@ def crop_image(image: np.ndarray, box, rule: str | CropRule, size: int, kernel: 
     piece = cut(image, region, rule.pad)
     if piece.shape[0] == 0 or piece.shape[1] == 0:
         raise ValueError(f"crop rule {rule.name} gives an empty region for box {list(np.round(box, 2))}")
-    return resize(np.ascontiguousarray(piece), size, rule.resize, kernel)
+    return resize(np.ascontiguousarray(piece), size, rule.resize, kernel, rule.oversize)
 
 
 def expand_box(box, input_size: int, pad: int) -> np.ndarray:

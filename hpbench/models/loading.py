@@ -100,6 +100,10 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
                        resize_kernel=metadata.get("resize_kernel", "opencv-linear"))
 
 
+def _is_state_dict(content) -> bool:
+    return isinstance(content, dict) and bool(content) and all(isinstance(v, torch.Tensor) for v in content.values())
+
+
 def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
     try:
         missing, unexpected = model.load_state_dict(model.adopt_state_dict(state), strict=False)
@@ -129,10 +133,11 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         arch = arch or checkpoint.arch
         config = dict(checkpoint.config)
         kind, state, crop = "checkpoint", checkpoint.state_dict, checkpoint.crop
-    elif isinstance(content, dict) and content and all(isinstance(v, torch.Tensor) for v in content.values()):
+    elif _is_state_dict(content) or (isinstance(content, dict) and _is_state_dict(content.get("model_state_dict"))):
         if arch is None:
             raise HpbenchError(f"{path} is a bare state dict: name its architecture with --arch (see hpbench models)")
-        config, kind, state = {}, "state_dict", content
+        # a training checkpoint {"model_state_dict": …, "epoch": …} (6DRepNet's train.py) holds one
+        config, kind, state = {}, "state_dict", content.get("model_state_dict", content)
     else:
         raise HpbenchError(f"{path}: neither TorchScript, an hpbench checkpoint nor a state dict")
     config.pop("pretrained", None)  # the weights come from the file
