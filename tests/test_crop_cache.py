@@ -170,6 +170,15 @@ def test_no_cache_for_random_rules_or_a_full_disk(data_dir, monkeypatch):
     assert "GB free; reading uncached" in said[-1]
 
 
+def test_no_cache_where_the_cache_folder_cannot_be_written(data_dir, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "a-file"))
+    said = []
+    dataset = _dataset(data_dir, log=said.append)
+    assert dataset.crops is None and "is not writable" in said[-1]
+    assert dataset[0]["image"].shape == (3, 48, 48)
+
+
 def test_evaluate_no_cache_flag(data_dir, tmp_path, capsys):
     """``--no-cache`` leaves the cache alone; the default fills it; the scores are the same."""
     weights = tmp_path / "model.pth"

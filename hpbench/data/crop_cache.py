@@ -107,10 +107,16 @@ def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool 
         return None
     request = request_for(dataset, content_sha256)
     folder = Path(root or cache_dir() / "crops")
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{request.key}.npy"
     shape = (len(dataset), dataset.crop_size, dataset.crop_size, 3)
-    with open(folder / f"{request.key}.lock", "w") as lock:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / f"{request.key}.lock", "w")
+    except OSError as err:
+        log(f"crop cache: not used for {dataset.data.path.name}: {folder} is not writable ({err.strerror or err}); "
+            "reading uncached (set HPBENCH_CACHE to a writable folder)")
+        return None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key, even across processes (torchrun ranks)
         if not _complete(path, shape):
             needed = int(np.prod(shape))
