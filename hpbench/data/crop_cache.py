@@ -31,7 +31,7 @@ from tqdm import tqdm
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.resources import cache_dir
 
-FORMAT_VERSION = 1  # part of the key: a change in how crops are cut or stored invalidates every cache
+CACHE_VERSION = 1  # part of the key: a change in how crops are cut or stored invalidates every cache
 FREE_DISK_MARGIN = 1 << 30  # bytes left free after a build
 
 
@@ -49,7 +49,7 @@ class CacheRequest:
 
     @property
     def key(self) -> str:
-        text = json.dumps({"version": FORMAT_VERSION, **{k: v for k, v in vars(self).items() if k != "file"}},
+        text = json.dumps({"version": CACHE_VERSION, **{k: v for k, v in vars(self).items() if k != "file"}},
                           sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
