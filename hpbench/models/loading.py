@@ -38,7 +38,7 @@ METADATA_FILE = "hpbench.json"
 class LoadedModel:
     predict: Callable[[torch.Tensor], torch.Tensor]  # images → values in ``convention``
     module: torch.nn.Module
-    kind: str  # "torchscript" | "checkpoint" | "state_dict"
+    kind: str  # "torchscript" | "checkpoint" | "state_dict" | "keras"
     arch: str
     convention: str
     preprocessing: Preprocessing | None  # None: the protocol's input size and ImageNet normalisation
@@ -100,6 +100,20 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
                        resize_kernel=metadata.get("resize_kernel", "opencv-linear"))
 
 
+def _load_keras(path: Path, arch: str | None, convention: str | None, device: str) -> LoadedModel:
+    """A Keras weights file (HDF5, read with h5py: no code runs) for a family that ports its network."""
+    if arch is None:
+        raise HpbenchError(f"{path} is a Keras weights file: name its architecture with --arch (e.g. whenet)")
+    model = create_model(arch)
+    if not hasattr(model, "load_keras_weights"):
+        raise HpbenchError(f"{path} is a Keras weights file and {arch} does not read those (whenet does)")
+    model.load_keras_weights(path)
+    model = model.to(device).eval()
+    return LoadedModel(predict=model.predict, module=model, kind="keras", arch=arch,
+                       convention=convention or model.convention, preprocessing=None, crop=None,
+                       sha256=file_sha256(path), path=path, config={}, resize_kernel=model.preprocessing.resize_kernel)
+
+
 def _is_state_dict(content) -> bool:
     return isinstance(content, dict) and bool(content) and all(isinstance(v, torch.Tensor) for v in content.values())
 
@@ -126,6 +140,10 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         get_convention(convention)  # fail early on an unknown name
     if _is_torchscript(path):
         return _load_torchscript(path, convention, device)
+    with open(path, "rb") as handle:
+        keras = handle.read(8) == b"\x89HDF\r\n\x1a\n"  # HDF5's signature
+    if keras:
+        return _load_keras(path, arch, convention, device)
     content = read_torch_file(path, trust)
     crop = None
     if is_checkpoint(content):
