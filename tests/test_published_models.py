@@ -272,3 +272,30 @@ def test_whenet_lands_near_its_published_error_on_the_real_aflw2000_files(whenet
     assert code == 0, err
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["model"]["kind"] == "keras" and record["results"]["aflw2000"]["metrics"]["mae"] < 6.0
+
+
+def test_whenet_port_equals_the_keras_original_on_the_real_crops(whenet_h5, real_samples, tmp_path, capsys):
+    """tests/assets/whenet-aflw2000-reference.json: the Keras original run in TensorFlow (a scratch
+    environment; tests/assets/whenet_tf_reference.py) on the crops hpbench feeds the port. Same crops
+    (sha256), same angles within 0.05° (measured: 5.5e-5°)."""
+    import hashlib
+
+    from hpbench.data.headpose import HeadPoseDataset
+    from hpbench.format import HPFile
+    from hpbench.models.loading import load_model
+
+    reference = json.loads((Path(__file__).parent / "assets" / "whenet-aflw2000-reference.json").read_text())
+    code, _, err = run_cli(capsys, "prepare", "aflw2000", "--src", real_samples / "aflw2000_3d", "--out", tmp_path)
+    assert code == 0, err
+    data = HPFile(tmp_path / "aflw2000.h5")
+    assert [str(k) for k in data.keys] == reference["keys"]
+    model = load_model(whenet_h5, arch="whenet")
+    preprocessing = model.preprocessing_for(224)
+    dataset = HeadPoseDataset(data, range(len(data)), data.box("landmarks"), "square-margin", preprocessing)
+    images = torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+    assert [hashlib.sha256(image.permute(1, 2, 0).numpy().tobytes()).hexdigest() for image in images] == \
+        reference["crop_sha256"]
+    with torch.inference_mode():
+        ours = model.predict(preprocessing.normalise(images)).double()
+    torch.testing.assert_close(ours, torch.tensor(reference["angles_yaw_pitch_roll"], dtype=torch.float64),
+                               atol=0.05, rtol=0)
