@@ -299,3 +299,16 @@ def test_whenet_port_equals_the_keras_original_on_the_real_crops(whenet_h5, real
         ours = model.predict(preprocessing.normalise(images)).double()
     torch.testing.assert_close(ours, torch.tensor(reference["angles_yaw_pitch_roll"], dtype=torch.float64),
                                atol=0.05, rtol=0)
+
+
+def test_an_hdf5_file_that_is_not_keras_weights_is_a_clear_error(prepared_aflw2000, tmp_path, capsys):
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(yaml.safe_dump({
+        "name": "h5-check", "version": 1, "changelog": [{"version": 1}], "task": "headpose", "crop": "kd",
+        "input_size": 64, "metrics": ["mae"], "filter": {"limit": 99},
+        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
+    }))
+    for arch, words in (("whenet", "not a Keras weights file of whenet"), ("hopenet.resnet50", "does not read those")):
+        code, _, err = run_cli(capsys, "evaluate", prepared_aflw2000, "--arch", arch, "--protocol", protocol,
+                               "--data", prepared_aflw2000.parent)
+        assert code == 1 and words in err and "Traceback" not in err

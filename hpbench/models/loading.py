@@ -107,7 +107,10 @@ def _load_keras(path: Path, arch: str | None, convention: str | None, device: st
     model = create_model(arch)
     if not hasattr(model, "load_keras_weights"):
         raise HpbenchError(f"{path} is a Keras weights file and {arch} does not read those (whenet does)")
-    model.load_keras_weights(path)
+    try:
+        model.load_keras_weights(path)
+    except (KeyError, OSError, ValueError, TypeError) as err:  # HDF5, but not Keras weights (a prepared file?)
+        raise HpbenchError(f"{path}: not a Keras weights file of {arch} ({type(err).__name__}: {err})") from None
     model = model.to(device).eval()
     return LoadedModel(predict=model.predict, module=model, kind="keras", arch=arch,
                        convention=convention or model.convention, preprocessing=None, crop=None,
