@@ -65,8 +65,8 @@ def request_for(dataset, content_sha256: str) -> CacheRequest:
 class CachedCrops:
     """The crops of one cache file, memory-mapped on first use in each process (never pickled whole)."""
 
-    def __init__(self, path: Path, count: int, size: int):
-        self.path, self.count, self.size = Path(path), count, size
+    def __init__(self, path: Path, count: int):
+        self.path, self.count = Path(path), count
         self._array, self._pid = None, None
 
     def __getstate__(self):
@@ -97,8 +97,8 @@ class _Crops(Dataset):
         return torch.from_numpy(crop if crop.flags.writeable else crop.copy())
 
 
-def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool = True, log=print,
-                 root: Path | None = None) -> CachedCrops | None:
+def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool = True,
+                 log=print) -> CachedCrops | None:
     """The crop cache of ``dataset`` (built now if it does not exist), or None where the crop rule
     draws at random or the disk has no room for it (said through ``log``)."""
     if dataset.crop.random:
@@ -106,7 +106,7 @@ def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool 
             "per sample and epoch")
         return None
     request = request_for(dataset, content_sha256)
-    folder = Path(root or cache_dir() / "crops")
+    folder = cache_dir() / "crops"
     path = folder / f"{request.key}.npy"
     shape = (len(dataset), dataset.crop_size, dataset.crop_size, 3)
     try:
@@ -127,7 +127,7 @@ def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool 
                 return None
             _build(dataset, request, path, shape, workers, progress, log)
             _remove_outdated(folder, request)
-    return CachedCrops(path, len(dataset), dataset.crop_size)
+    return CachedCrops(path, len(dataset))
 
 
 def _complete(path: Path, shape: tuple) -> bool:

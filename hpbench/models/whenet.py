@@ -22,6 +22,7 @@ from torch import nn
 from hpbench.errors import HpbenchError
 from hpbench.models import register_model
 from hpbench.models.base import HeadPoseModel
+from hpbench.models.heads import bin_edges
 
 # EfficientNet-B0 stages: repeats, kernel, stride, expansion, input and output channels (SE ratio 0.25)
 STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
@@ -81,6 +82,11 @@ class WHENet(HeadPoseModel):
         self.blocks = nn.Sequential(*blocks)
         self.top = nn.Sequential(SameConv(320, 1280, 1, bias=False), _bn(1280), nn.SiLU())
         self.yaw, self.pitch, self.roll = nn.Linear(1280, 120), nn.Linear(1280, 66), nn.Linear(1280, 66)
+        # the left edges of the 3° bins: Σ softmax · edge = Σ softmax·idx·3 − 180 (yaw) or − 99
+        self.register_buffer("yaw_edges", torch.as_tensor(bin_edges(3.0, 180.0)[:-1], dtype=torch.float32),
+                             persistent=False)
+        self.register_buffer("pitch_roll_edges", torch.as_tensor(bin_edges(3.0, 99.0)[:-1], dtype=torch.float32),
+                             persistent=False)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         heads = [p for head in (self.yaw, self.pitch, self.roll) for p in head.parameters()]
@@ -95,11 +101,9 @@ class WHENet(HeadPoseModel):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         logits = self.forward(images)
         yaw, pitch, roll = logits[:, :120], logits[:, 120:186], logits[:, 186:]
-
-        def expectation(z, offset):
-            return (torch.softmax(z, dim=1) * torch.arange(z.shape[1], dtype=z.dtype, device=z.device)).sum(1) * 3 - offset
-
-        return torch.stack([expectation(yaw, 180), expectation(pitch, 99), expectation(roll, 99)], dim=1)
+        return torch.stack([(torch.softmax(yaw, dim=1) * self.yaw_edges).sum(1),
+                            (torch.softmax(pitch, dim=1) * self.pitch_roll_edges).sum(1),
+                            (torch.softmax(roll, dim=1) * self.pitch_roll_edges).sum(1)], dim=1)
 
     def load_keras_weights(self, path: str | Path) -> int:
         """Assign every weight array of a Keras WHENet.h5 to its module, in the file's layer order;
