@@ -92,10 +92,11 @@ def _protocols(commands) -> None:
 def _evaluate(commands) -> None:
     evaluate = _command(commands, "evaluate", "hpbench.evaluation.evaluate:evaluate_and_report",
                         "score a model on a protocol's test sets")
-    evaluate.add_argument("model", help="TorchScript file, hpbench checkpoint, or state dict (with --arch)")
+    evaluate.add_argument("model", help="hpbench checkpoint, TorchScript, a state dict or Keras .h5 (with --arch), "
+                          "or an .onnx file (its preprocessing in MODEL.onnx.json); see: hpbench models")
     evaluate.add_argument("--protocol", required=True, help="protocol name or number, or a protocol YAML file")
     evaluate.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
-    evaluate.add_argument("--arch", help="architecture of a bare state dict (see: hpbench models)")
+    evaluate.add_argument("--arch", help="architecture of a bare state dict or Keras file (see: hpbench models)")
     evaluate.add_argument("--convention", help="pose convention of the model's outputs (hpbench, kd, hopenet, …)")
     _trust_option(evaluate, "the model")
     evaluate.add_argument("--device", help="cpu, cuda, cuda:1 … (default: cuda when present)")
@@ -207,8 +208,10 @@ def _bboxes(commands) -> None:
 
 
 def _models(commands) -> None:
-    models = _command(commands, "models", "hpbench.models:print_models", "list the registered architectures")
-    models.add_argument("pattern", nargs="?", default="*")
+    models = _command(commands, "models", "hpbench.models.loading:print_models",
+                      "list the registered architectures and the model file formats evaluate reads")
+    models.add_argument("pattern", nargs="?", default="",
+                        help="show only architectures whose name contains this text (or matches it as a glob: 'kd*')")
 
 
 def build_parser() -> argparse.ArgumentParser:

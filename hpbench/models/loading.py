@@ -1,14 +1,17 @@
-"""Loading a model file for evaluation: TorchScript, an hpbench checkpoint, or a bare state dict.
+"""Loading a model file for evaluation (``FORMATS``): TorchScript, an hpbench checkpoint, a bare state
+dict, a Keras weights file of a ported family, or ONNX.
 
 * TorchScript (``torch.jit.save``): ``forward(images)`` returns the angles. Optional metadata in the
-  archive's extra file ``hpbench.json``: ``input_size``, ``mean``, ``std``, ``colour``, ``crop``,
-  ``convention`` (see ``save_torchscript``).
+  archive's extra file ``hpbench.json``: the keys of ``MODEL_METADATA`` (see ``save_torchscript``).
 * hpbench checkpoint (``hpbench train``): a dict with ``format: hpbench-checkpoint``, ``arch``,
   ``config``, ``state_dict``.
 * A bare state dict with ``--arch NAME`` (e.g. kd_oe_hpe's released ``resnet50.pth`` with
   ``--arch kd_student.resnet50``, HopeNet's ``hopenet_robust_alpha1.pkl`` with ``--arch
   hopenet.resnet50``), in hpbench's key layout or, where the family knows it, its authors'
   (``adopt_state_dict``).
+* Keras weights (HDF5) with ``--arch whenet``: read with h5py into the family's port.
+* ONNX (``*.onnx``, or ``--arch onnx``): run by onnxruntime, its metadata in a sidecar
+  (hpbench.models.onnx_model).
 
 ``.pt`` files are unpickled with ``weights_only=True`` unless the user trusts the file: unpickling
 can run code.
@@ -28,17 +31,27 @@ from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.models import create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
+from hpbench.models.metadata import MODEL_METADATA, checked_metadata, json_object
 from hpbench.pose import get_convention
 from hpbench.provenance import file_sha256
 
 METADATA_FILE = "hpbench.json"
+
+FORMATS = {
+    "checkpoint": "hpbench train's model.pt (architecture, config and preprocessing inside)",
+    "torchscript": "torch.jit.save archive; metadata in its extra file hpbench.json",
+    "state_dict": "a bare state dict with --arch, in hpbench's keys or the authors' (HopeNet's snapshots, "
+                  "6DRepNet's training and deploy files, KD's resnet50.pth)",
+    "keras": "Keras weights (.h5) of a ported family, read with h5py: --arch whenet",
+    "onnx": "*.onnx through onnxruntime (extra [onnx]); preprocessing in FILE.onnx.json",
+}
 
 
 @dataclass
 class LoadedModel:
     predict: Callable[[torch.Tensor], torch.Tensor]  # images → values in ``convention``
     module: torch.nn.Module
-    kind: str  # "torchscript" | "checkpoint" | "state_dict" | "keras"
+    kind: str  # a key of FORMATS
     arch: str
     convention: str
     preprocessing: Preprocessing | None  # None: the protocol's input size and ImageNet normalisation
@@ -55,7 +68,8 @@ class LoadedModel:
 
     @property
     def parameters_m(self) -> float:
-        return sum(p.numel() for p in self.module.parameters()) / 1e6
+        count = getattr(self.module, "parameter_count", None)  # ONNX: the graph's initializers
+        return (count if count is not None else sum(p.numel() for p in self.module.parameters())) / 1e6
 
 
 def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor, convention: str = "hpbench",
@@ -88,16 +102,35 @@ def _load_torchscript(path: Path, convention: str | None, device: str) -> Loaded
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except RuntimeError as err:
         raise HpbenchError(f"{path}: not a loadable TorchScript file ({err})") from None
-    metadata = json.loads(extra[METADATA_FILE] or "{}")
+    source = f"{path} ({METADATA_FILE})"
+    metadata = checked_metadata(json_object(extra[METADATA_FILE] or "{}", source), MODEL_METADATA, source)
+    return _from_metadata(module, module, "torchscript", metadata, metadata.get("input_size"), convention, path)
+
+
+def _from_metadata(predict, module, kind: str, metadata: dict, input_size: int | None, convention: str | None,
+                   path: Path) -> LoadedModel:
+    """A TorchScript or ONNX model: preprocessing from its (checked) metadata when it names an input size."""
+    kernel = metadata.get("resize_kernel", "opencv-linear")
     preprocessing = None
-    if "input_size" in metadata:
-        preprocessing = Preprocessing(int(metadata["input_size"]), tuple(metadata.get("mean", Preprocessing.mean)),
+    if input_size is not None:
+        preprocessing = Preprocessing(int(input_size), tuple(metadata.get("mean", Preprocessing.mean)),
                                       tuple(metadata.get("std", Preprocessing.std)), metadata.get("colour", "rgb"),
-                                      metadata.get("resize_kernel", "opencv-linear"))
-    return LoadedModel(predict=module, module=module, kind="torchscript", arch=metadata.get("arch", "torchscript"),
+                                      kernel)
+    return LoadedModel(predict=predict, module=module, kind=kind, arch=metadata.get("arch", kind),
                        convention=convention or metadata.get("convention", "hpbench"), preprocessing=preprocessing,
                        crop=metadata.get("crop"), sha256=file_sha256(path), path=path, config=metadata,
-                       resize_kernel=metadata.get("resize_kernel", "opencv-linear"))
+                       resize_kernel=kernel)
+
+
+def _load_onnx(path: Path, convention: str | None, device: str) -> LoadedModel:
+    from hpbench.models.onnx_model import ONNX_KEYS, open_onnx
+
+    model, metadata, graph_size = open_onnx(path, device=device)
+    size = metadata.get("input_size", graph_size)
+    if graph_size is not None and size != graph_size:
+        raise HpbenchError(f"{path}: its metadata says input_size {size}, its graph takes {graph_size}")
+    metadata = {key: value for key, value in metadata.items() if key not in ONNX_KEYS}
+    return _from_metadata(model.predict, model, "onnx", metadata, size, convention, path)
 
 
 def _load_keras(path: Path, arch: str | None, convention: str | None, device: str) -> LoadedModel:
@@ -141,6 +174,8 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         raise HpbenchError(f"{path}: no such model file")
     if convention is not None:
         get_convention(convention)  # fail early on an unknown name
+    if path.suffix.lower() == ".onnx" or arch == "onnx":
+        return _load_onnx(path, convention, device)
     if _is_torchscript(path):
         return _load_torchscript(path, convention, device)
     with open(path, "rb") as handle:
@@ -170,3 +205,18 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
                        convention=convention or model.convention, preprocessing=preprocessing,
                        crop=crop, sha256=file_sha256(path), path=path, config=config,
                        resize_kernel=model.preprocessing.resize_kernel)
+
+
+def print_models(pattern: str = "") -> int:
+    """``hpbench models [TEXT]``: the registered architectures (names containing TEXT, or matching it as
+    a glob), then the model file formats ``hpbench evaluate`` reads."""
+    from hpbench.models import list_models
+
+    glob = any(char in pattern for char in "*?[")
+    names = list_models(pattern) if glob else [name for name in list_models() if pattern in name]
+    print("\n".join(names) if names else f"no architecture matches {pattern!r}")
+    if not pattern:
+        print("\nmodel files hpbench evaluate reads:")
+        width = max(map(len, FORMATS))
+        print("\n".join(f"  {name:<{width}}  {text}" for name, text in FORMATS.items()))
+    return 0
