@@ -16,6 +16,7 @@ from hpbench.converters import CONVERTERS
 from hpbench.converters.verify import verify_file
 from hpbench.data.augment import PoseAugmentation
 from hpbench.data.crops import CROP_RULES, crop_image
+from hpbench.data.pretext import PretextTargets
 from hpbench.format import HPFile
 from hpbench.metrics import METRICS, compute_metrics
 from hpbench.models import MODELS, create_model
@@ -115,7 +116,17 @@ def test_every_registered_model(name):
 
 @pytest.mark.parametrize("name", recipe_names())
 def test_every_recipe_builds_and_takes_a_step(name):
-    recipe = load_recipe(name, ("model.input_size=32",))
+    _take_a_step(name)
+
+
+@pytest.mark.parametrize("flag_point", [1, 2, 3, 4])
+@pytest.mark.parametrize("task", ["puzzle", "rotation", "puzzle-rotation"])
+def test_every_hmtl_flag_point_and_task_takes_a_step(flag_point, task):
+    _take_a_step("hmtl-puzzle3x3", f"model.flag_point={flag_point}", f"model.pretext={task}")
+
+
+def _take_a_step(name, *overrides):
+    recipe = load_recipe(name, ("model.input_size=32", *overrides))
     assert recipe.source and recipe.epochs > 0 and recipe.batch_size > 0
     model = create_model(recipe.arch, **recipe.model)
     loss = LOSSES.get(recipe.loss["name"])(model, **{k: v for k, v in recipe.loss.items() if k != "name"})
@@ -129,6 +140,10 @@ def test_every_recipe_builds_and_takes_a_step(name):
     if recipe.teacher:
         assert recipe.teacher["checkpoint"] and model.rvc_head is not None
         batch["teacher"] = torch.softmax(torch.randn(2, 3, model.rvc_head.bins), -1)
+    pretext = model.training_transform()
+    if pretext is not None:  # what hpbench train's PretextTargets adds to each item
+        items = [PretextTargets([{"image": image}], pretext)[0] for image in batch["image"]]
+        batch = {**batch, **{key: torch.stack([item[key] for item in items]) for key in items[0]}}
     value = PoseObjective(loss, model.convention, model.preprocessing)(model, batch, "cpu")
     optimizer.zero_grad()
     value.backward()

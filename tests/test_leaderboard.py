@@ -54,7 +54,19 @@ def test_seed_000_tables_2_and_4(seeds):
         assert row["results"]["aflw2000"] == {"yaw": yaw, "pitch": pitch, "roll": roll, "mae": mean}
         assert row["source"]["row"].startswith(cells[0])
         reduced = "*" in cells[0] or (cells[0] == "HMTL 3×3 puzzling" and cells[6] == "4.74")
-        assert row.get("comparable", True) == reduced  # filtered (reduced) AFLW2000 only
+        unmarked = "⁺" in cells[0]  # 1° bins; the paper does not say which AFLW2000 it scored
+        expected = ("p1", False) if unmarked else ("p1" if reduced else "p1-unfiltered", True)
+        assert (row["protocol"], row.get("comparable", True)) == expected
+    table1 = _table_lines(text, "HMTL puzzling-rotation 2×2\t1", 13)
+    rows1 = [r for r in _reported() if r["source"]["paper"] == "seed000" and r["source"]["table"] == "1"]
+    distinct = list(dict.fromkeys(tuple(cells) for cells in table1))  # the text repeats one row three times
+    assert len(rows1) == len(distinct) == 11
+    for row, (method, flag, yaw, pitch, mean) in zip(rows1, distinct):
+        assert row["protocol"] == "xgaze-1subject" and row["source"]["row"] == f"{method} | {flag}"
+        assert row["results"]["xgaze"] == {"yaw": float(yaw), "pitch": float(pitch), "mae": float(mean)}
+        assert row["variant"].get("flag_point", "-") == (int(flag) if flag != "-" else "-")
+    (ablation,) = [r for r in _reported() if r["source"]["paper"] == "seed000" and r["source"]["table"] == "3"]
+    assert list(ablation["results"]["aflw2000"].values()) == [4.589, 6.223, 4.465, 5.092]
     table4 = _table_lines(text, "SL\t1\t4.618", 12)
     rows4 = [r for r in _reported() if r["source"]["table"] == "4"]
     assert len(rows4) == len(table4) == 12

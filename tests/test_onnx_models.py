@@ -162,7 +162,7 @@ def test_files_that_are_not_usable_onnx_are_clear_errors(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "onnx" in out and "whenet" in out and "sixdrepnet.repvgg_b1g2" in out
     code, out, _ = run_cli(capsys, "models", "resnet5")
-    assert out.split() == ["hopenet.resnet50", "kd_base.resnet50", "kd_student.resnet50"]
+    assert out.split() == ["hmtl.resnet50", "hopenet.resnet50", "kd_base.resnet50", "kd_student.resnet50"]
 
 
 def test_without_the_onnx_extra_the_error_says_how_to_install_it(tmp_path, monkeypatch):

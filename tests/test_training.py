@@ -16,12 +16,14 @@ import yaml
 
 from hpbench.converters.prepare import prepare
 from hpbench.data.augment import PoseAugmentation
-from hpbench.data.headpose import HeadPoseDataset, resolve_boxes
+from hpbench.data.headpose import HeadPoseDataset, dataset_for, resolve_boxes
 from hpbench.demo import mean_predictor_mae
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.evaluate import evaluate
 from hpbench.format import HPFile
 from hpbench.models.ensemble import EnsembleSpec
+from hpbench.models.hmtl import pretext_accuracy
+from hpbench.models.loading import load_model
 from hpbench.pose import rotation_from_ypr
 from hpbench.protocols import load_protocol, select
 from hpbench.registry import UnknownName
@@ -314,3 +316,26 @@ def test_blur_is_pils():
     image = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
     out, _, _ = PoseAugmentation(flip=0.0, rotate=0, colour=False, blur=1.0)(image, np.zeros(3), np.random.default_rng(1))
     np.testing.assert_array_equal(out, np.asarray(Image.fromarray(image).filter(ImageFilter.BLUR)))
+
+
+@pytest.mark.slow
+def test_hmtl_pretext_heads_and_pose_heads_learn(learning_data):
+    """HMTL 2×2 puzzle (the paper's loss weights: α = 2, pretext × 50) on a quarter of the synthetic
+    identities, ResNet-18 at 64 px, 3 epochs: per-region puzzle accuracy on the test crops against 1/4
+    for chance, pose MAE against the training mean's."""
+    folder, data, baseline = learning_data
+    spec = yaml.safe_load((bundled_dir("protocols") / "synthetic.yaml").read_text())
+    spec.update(name="synthetic-quarter")
+    spec["splits"]["train"][0]["select"] = {"rule": "identity_fraction", "column": "identity", "fraction": 0.25,
+                                            "part": "first"}
+    (folder / "quarter.yaml").write_text(yaml.safe_dump(spec))
+    checkpoint = train("hmtl-puzzle2x2", folder / "quarter.yaml", data, out=folder / "hmtl", workers=1,
+                       progress=False, log=print, overrides=["arch=hmtl.resnet18", "model.input_size=64", "epochs=3",
+                                                             "scheduler=null", "augment.colour=false"])
+    model = load_model(checkpoint).module
+    (test,) = select(load_protocol("synthetic"), "test", data)
+    accuracy = pretext_accuracy(model, dataset_for(test, "square-margin", model.preprocessing, progress=False))
+    mae = _mae(checkpoint, data)
+    print(f"HMTL 2×2 puzzle (ResNet-18, 64 px, 3 epochs, 1/4 of the identities): puzzle accuracy "
+          f"{accuracy['position']:.2f} (chance 0.25), MAE {mae:.2f}° vs {baseline:.2f}° for the training mean")
+    assert accuracy["position"] > 0.4 and mae < baseline  # measured: 0.51 and 16.5° vs 23.7°

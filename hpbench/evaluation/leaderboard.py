@@ -27,7 +27,7 @@ from hpbench.resources import bundled_dir
 
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
 TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "protocol_version", "hpbench_version", "code_commit",
-                    "weights_sha256", "date", "reference", "note")
+                    "weights_sha256", "date", "reference", "variant", "note")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Row:
     weights_sha256: str = ""
     date: str = ""
     reference: str = ""
+    variant: str = ""  # what distinguishes a method's rows: flag point, pretext task, pre-training …
     note: str = ""
 
     def mean_error(self, datasets: list[str]) -> float:
@@ -78,6 +79,8 @@ def load_reported(path: Path) -> list[Row]:
                 results={d: {k: float(v) for k, v in values.items()} for d, values in raw["results"].items()},
                 comparable=bool(raw.get("comparable", True)),
                 reference=f"{citation}{table}, row “{source['row']}”",
+                variant=" · ".join(f"{key.replace('_', ' ')} {value}"
+                                   for key, value in raw.get("variant", {}).items()),
                 note=("uses extra data; " if raw.get("extra_data") else "") + raw.get("note", ""),
             ))
         except (KeyError, TypeError, ValueError) as err:
@@ -147,7 +150,8 @@ def protocol_csv(protocol: str, rows: list[Row]) -> str:
             values = row.results.get(dataset, {})
             cells += [_number(values.get(column)) for column in COLUMNS_PER_DATASET]
         cells += [row.box_source, _number(row.params_m, 3), _number(row.gflops, 3), row.protocol_version or "",
-                  row.hpbench_version, row.code_commit, row.weights_sha256, row.date, row.reference, row.note]
+                  row.hpbench_version, row.code_commit, row.weights_sha256, row.date, row.reference, row.variant,
+                  row.note]
         out.writerow(cells)
     return buffer.getvalue()
 

@@ -42,6 +42,10 @@ class HeadPoseModel(nn.Module):
     def rvc_logits(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{self.arch or type(self).__name__} has no RvC head")
 
+    def training_transform(self):
+        """A transform the training data must carry, with its labels (HMTL's pretext task), or None."""
+        return None
+
     def adopt_state_dict(self, state: dict) -> dict:
         """A state dict in this model's own key layout from one in its authors' released layout (as it
         is, by default); ``hpbench evaluate --arch`` loads a released file through it."""

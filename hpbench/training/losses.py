@@ -2,7 +2,8 @@
 
 Each factory takes the model and the recipe's parameters and returns ``loss(outputs, targets, batch)``
 with ``targets`` (N, 3) in the model's own convention and, for KD students, ``batch["teacher"]`` the
-cached teacher probabilities (hpbench.training.teacher.TeacherTargets).
+cached teacher probabilities (hpbench.training.teacher.TeacherTargets); for HMTL, ``batch`` holds the
+pretext labels (hpbench.data.pretext.PretextTargets).
 """
 
 from __future__ import annotations
@@ -20,15 +21,42 @@ def _per_angle_ce(logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.transpose(1, 2), bins, reduction="none").mean(dim=0).sum()
 
 
+def _hopenet_terms(model, logits: torch.Tensor, targets: torch.Tensor, alpha: float) -> torch.Tensor:
+    head = model.rvc_head
+    expected = head.decode(logits, model.decoding)
+    return _per_angle_ce(logits, head.targets(targets)) + alpha * F.mse_loss(expected, targets,
+                                                                           reduction="none").mean(0).sum()
+
+
 @LOSSES.register("hopenet")
 def hopenet_loss(model, alpha: float = 1.0):
     """Per angle: cross-entropy over the 3° bins + alpha · MSE of the decoded angle (Ruiz et al.)."""
-    head = model.rvc_head
 
     def loss(outputs, targets, batch):
-        expected = head.decode(outputs, model.decoding)
-        return _per_angle_ce(outputs, head.targets(targets)) + alpha * F.mse_loss(expected, targets,
-                                                                                reduction="none").mean(0).sum()
+        return _hopenet_terms(model, outputs, targets, alpha)
+
+    return loss
+
+
+@LOSSES.register("hmtl")
+def hmtl_loss(model, alpha: float = 2.0, pretext_weight: float = 50.0, supervised_weight: float = 1.0):
+    """supervised_weight · (HopeNet's loss with ``alpha`` on the RvC heads, or the RMSE of the
+    regression head) + pretext_weight · Σ over the pretext heads of every region of their
+    cross-entropy (batch mean). Summing over regions is how the paper's Keras model, one output per
+    region head, adds them. ``supervised_weight: 0`` is the SSL pre-training (labels unused)."""
+
+    def loss(outputs, targets, batch):
+        pose = outputs["pose"]
+        total = 0 * pose.sum()  # keeps the supervised head in the graph (DistributedDataParallel wants every parameter)
+        if supervised_weight:  # skipped, not multiplied by 0: pre-training images may lack a label (NaN)
+            supervised = (_hopenet_terms(model, pose, targets, alpha) if model.rvc_head is not None
+                          else torch.sqrt(F.mse_loss(pose, targets)))
+            total = total + supervised_weight * supervised
+        for name in ("position", "rotation"):
+            if name in outputs:
+                labels = batch[f"pretext_{name}"].to(pose.device)
+                total = total + pretext_weight * _per_angle_ce(outputs[name], labels)
+        return total
 
     return loss
 

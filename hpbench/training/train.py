@@ -3,8 +3,11 @@
 The recipe (hpbench.training.recipe) names the model, loss and optimiser; the protocol's ``train``
 split gives the samples, its boxes and its crop rule (unless the recipe names its own); its
 ``validation`` split, where it has one, is scored after every epoch by the same code as ``hpbench
-evaluate``. A KD student's items carry the teacher's cached probabilities (hpbench.training.teacher).
-The final ``OUT/model.pt`` is an hpbench checkpoint that ``hpbench evaluate`` reads.
+evaluate``. A KD student's items carry the teacher's cached probabilities (hpbench.training.teacher);
+a model with a pretext task (HMTL) gets its training images transformed and labelled
+(hpbench.data.pretext). ``--pretrained`` is a local ImageNet file for the backbone or an hpbench
+checkpoint to fine-tune from. The final ``OUT/model.pt`` is an hpbench checkpoint that ``hpbench
+evaluate`` reads.
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from torch.utils.data import ConcatDataset
 
 from hpbench.data.augment import PoseAugmentation
 from hpbench.data.headpose import dataset_for
+from hpbench.data.pretext import PretextTargets
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.evaluate import predict_dataset, score
 from hpbench.models import MODELS, create_model
+from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, load_protocol, select
@@ -76,7 +81,24 @@ def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: s
                                               device=processes.device, workers=workers, progress=progress)
         sets = [TeacherTargets(d, probabilities[s.dataset], flip_signs(model.convention))
                 for s, d in zip(selections, sets)]
+    pretext = model.training_transform()
+    if pretext is not None:
+        sets = [PretextTargets(d, pretext, recipe.seed) for d in sets]
     return ConcatDataset(sets)
+
+
+def fine_tune_from(model, content: dict, path, say) -> None:
+    """Copy into ``model`` every tensor of an hpbench checkpoint (``content``, read from ``path``) whose
+    name and shape it shares (an SSL pre-training, another run); the rest keep their initial values.
+    None fitting is an error."""
+    state = Checkpoint.from_dict(content, path).state_dict
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not taken:
+        raise HpbenchError(f"--pretrained {path}: no tensor of this checkpoint fits {model.arch}")
+    model.load_state_dict(taken, strict=False)
+    say(f"{model.arch}: {len(taken)} of its {len(own)} tensors from {path} "
+        f"({len(own) - len(taken)} keep their initial values, {len(state) - len(taken)} of the file's unused)")
 
 
 def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), pretrained=None, device=None,
@@ -91,10 +113,15 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     processes = start_processes(device)
     say = processes.say(log)
     torch.manual_seed(recipe.seed)
-    model = create_model(recipe.arch, pretrained=pretrained,
+    content = read_torch_file(pretrained) if pretrained and Path(pretrained).is_file() else None
+    checkpoint = is_checkpoint(content)
+    model = create_model(recipe.arch, pretrained=None if checkpoint else pretrained,
                          **checked_keywords("model", MODELS.get(recipe.arch), recipe.model))
-    say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
-        f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
+    if checkpoint:
+        fine_tune_from(model, content, pretrained, say)
+    else:
+        say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
+            f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
     crop = recipe.crop or protocol.crop
     selections = select(protocol, "train", data_dir)
     loss_function = LOSSES.get(recipe.loss["name"])
