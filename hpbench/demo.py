@@ -56,13 +56,13 @@ def run_demo(out: str | Path = "hpbench-demo", train_images: int = 3000, test_im
     write_sample(test_set, raw / test_set, test_images, seed=2, size=size, workers=workers)
     log(f"2/4 prepare → {data}")
     for dataset in (train_set, test_set):
-        log(prepare(dataset, raw / dataset, data, workers=workers, progress=False).summary().splitlines()[0])
+        log(prepare(dataset, raw / dataset, data, workers=workers).summary().splitlines()[0])
     log(f"3/4 train {RECIPE} (HopeNet heads on a ResNet-18 at 64 px, from random weights)")
     overrides = [f"epochs={epochs}"] if epochs else []
     checkpoint = train(RECIPE, PROTOCOL, data_dir=data, out=out / "runs" / RECIPE, overrides=overrides,
-                       workers=workers, progress=False, restart=True, log=log)
+                       workers=workers, restart=True, log=log)
     log(f"4/4 evaluate under the {PROTOCOL} protocol")
-    record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers, progress=False)
+    record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers)
     path = record.write(out / "results" / f"{PROTOCOL}_{RECIPE}.json")
     baseline = mean_predictor_mae(prepared_path(data, train_set), prepared_path(data, test_set))
     log("")

@@ -9,8 +9,10 @@ be frozen and compared across machines. See docs/PROTOCOLS.md.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,13 +24,16 @@ from hpbench.data.crops import CROP_RULES
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import parse_metric
+from hpbench.paths import path_problem
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry
 from hpbench.resources import bundled_dir, bundled_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
-               "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic"}
-ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter"}
+               "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic",
+               "frozen_keys_sha256"}
+ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter", "file"}
+SPLITS = ("train", "validation", "test")
 # what a test sample without its preferred box becomes: scored on the reference box and counted, or
 # an error; body-pose protocols use no face boxes
 MISSING_FACE = {"headpose": ("fallback", "refuse"), "bodypose": ("none",)}
@@ -43,6 +48,7 @@ class SplitEntry:
     boxes: str | None = None  # preferred box source (e.g. "yolo"); None for body pose
     reference: str | None = None  # the box used where the preferred one is missing (default: the dataset's own)
     filter: bool = True  # apply the protocol's angle filter
+    file: str | None = None  # the prepared file, relative to the data folder (default: <dataset>.h5)
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,7 @@ class Protocol:
     notes: str = ""
     score_convention: str = "hpbench"  # the convention errors are measured in (eth-xgaze: ETH's own angles)
     synthetic: bool = False  # its data are hpbench's synthetic heads: its numbers say nothing about real faces
+    frozen_keys_sha256: dict[str, str] = field(default_factory=dict)  # test dataset → sha256 of its key list
     path: Path | None = None
 
     def entries(self, split: str) -> tuple[SplitEntry, ...]:
@@ -95,16 +102,28 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     return _parse(raw, path)
 
 
+def _known(keys, known, where: str) -> None:
+    """An unknown key is an error naming the nearest known one (a typo must not pass as a default)."""
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise HpbenchError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
+
+
 def _parse(raw: Any, path: Path) -> Protocol:
     if not isinstance(raw, dict):
         raise HpbenchError(f"{path}: a protocol file is a mapping")
-    unknown = set(raw) - SCHEMA_KEYS
+    _known(raw, SCHEMA_KEYS, str(path))
     missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
-    if unknown or missing:
-        raise HpbenchError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    if missing:
+        raise HpbenchError(f"{path}: missing keys {sorted(missing)} (docs/PROTOCOLS.md shows a complete file)")
     task = raw["task"]
     try:
         missing_face = _check_rules(raw, task)
+        if not isinstance(raw["splits"], dict):
+            raise HpbenchError("splits: a mapping of split names to lists of entries")
+        _known(raw["splits"], SPLITS, "splits")
         splits = {split: tuple(_entry(entry) for entry in entries) for split, entries in raw["splits"].items()}
     except HpbenchError as err:
         raise HpbenchError(f"{path}: {err}") from None
@@ -116,7 +135,7 @@ def _parse(raw: Any, path: Path) -> Protocol:
         input_size=int(raw.get("input_size", 224)), metrics=tuple(raw["metrics"]), missing_face=missing_face,
         splits=splits, published_counts=raw.get("published_counts") or {}, notes=raw.get("notes", ""),
         score_convention=raw.get("score_convention", "hpbench"), synthetic=bool(raw.get("synthetic", False)),
-        path=path,
+        frozen_keys_sha256=dict(raw.get("frozen_keys_sha256") or {}), path=path,
     )
 
 
@@ -139,17 +158,45 @@ def _check_rules(raw: dict, task: str) -> str:
 def _entry(raw: dict) -> SplitEntry:
     if not isinstance(raw, dict) or "dataset" not in raw:
         raise HpbenchError(f"a split entry is a mapping with a 'dataset', got {raw!r}")
-    unknown = set(raw) - ENTRY_KEYS
-    if unknown:
-        raise HpbenchError(f"split entry {raw['dataset']}: unknown keys {sorted(unknown)} "
-                           f"(known: {sorted(ENTRY_KEYS)})")
+    _known(raw, ENTRY_KEYS, f"split entry {raw['dataset']}")
     converter = CONVERTERS.get(raw["dataset"])
     select = raw.get("select", "all")
     select = {"rule": select} if isinstance(select, str) else dict(select)
-    SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
+    if "rule" not in select:
+        raise HpbenchError(f"split entry {raw['dataset']}: select needs a 'rule' (one of {', '.join(SELECTION_RULES)})")
+    rule = SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
+    parameters = [name for name in inspect.signature(rule).parameters if name != "data"]
+    _known([k for k in select if k != "rule"], parameters, f"split entry {raw['dataset']}, rule {select['rule']}")
+    if raw.get("file") is not None:
+        problem = path_problem(str(raw["file"]))
+        if problem:
+            raise HpbenchError(f"split entry {raw['dataset']}: file {raw['file']!r} is {problem}; name a file inside "
+                               "the data folder")
     reference = raw.get("reference", converter.reference_box if raw.get("boxes") else None)
     return SplitEntry(dataset=raw["dataset"], select=select, boxes=raw.get("boxes"), reference=reference,
-                      filter=raw.get("filter", True))
+                      filter=raw.get("filter", True), file=raw.get("file"))
+
+
+def file_protocol(path: str | Path, boxes: str | None = None) -> tuple[Protocol, Path]:
+    """``hpbench evaluate MODEL --test FILE``: every sample of one prepared head-pose file (inside
+    ±99°), its own box or ``boxes``, the ``kd`` crop at 224 px, MAE, geodesic and MAEV; and the data
+    folder it lies in."""
+    path = Path(path)
+    if not path.is_file():
+        raise HpbenchError(f"--test {path}: no such file (a prepared .h5 from hpbench prepare)")
+    check_before_use(path)
+    dataset = str(HPFile(path).attrs.get("dataset", ""))
+    if dataset not in CONVERTERS:
+        raise HpbenchError(f"--test {path}: its 'dataset' attribute ({dataset!r}) names no hpbench dataset")
+    reference = CONVERTERS.get(dataset).reference_box
+    if reference is None:
+        raise HpbenchError(f"--test {path}: {dataset} is not a head-pose dataset")
+    entry = SplitEntry(dataset, {"rule": "all"}, boxes or reference, reference, True, path.name)
+    protocol = Protocol(name=f"file-{path.stem}", title=f"every sample of {path.name} inside ±99°", origin="file",
+                        source=str(path), version=1, changelog=(), task="headpose", filter_limit=99.0, crop="kd",
+                        input_size=224, metrics=("mae", "geodesic", "maev"), missing_face="fallback",
+                        splits={"test": (entry,)})
+    return protocol, path.parent
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +293,18 @@ class Selection:
         return self.data.path
 
 
+def _prepared(data_dir, entry: SplitEntry) -> HPFile:
+    if entry.file is None:
+        return open_prepared(data_dir, entry.dataset)
+    path = Path(data_dir) / entry.file
+    if not path.is_file():
+        raise HpbenchError(f"{path} is missing (the protocol's file for {entry.dataset})")
+    data = HPFile(path)
+    if str(data.attrs.get("dataset")) != entry.dataset:
+        raise HpbenchError(f"{path} holds {data.attrs.get('dataset')!r}, not {entry.dataset!r} as the protocol says")
+    return data
+
+
 def keys_sha256(keys) -> str:
     """sha256 of the sorted keys, one per line: the fingerprint of a frozen split."""
     return hashlib.sha256("\n".join(sorted(map(str, keys))).encode()).hexdigest()
@@ -254,7 +313,7 @@ def keys_sha256(keys) -> str:
 def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> list[Selection]:
     selections = []
     for entry in protocol.entries(split):
-        data = open_prepared(data_dir, entry.dataset)
+        data = _prepared(data_dir, entry)
         content_sha256 = check_before_use(data.path)
         params = {k: v for k, v in entry.select.items() if k != "rule"}
         try:
@@ -305,10 +364,15 @@ def print_protocol(name: str, data: str | Path | None = None) -> int:
     print(tabulate(rows, headers=("split", "dataset", "selection", "boxes", "fallback")))
     if data:
         rows = []
-        for split in protocol.splits:
-            for selection in select(protocol, split, data):
-                published = protocol.published_counts.get(split, {}).get(selection.dataset)
+        for split, entries in protocol.splits.items():
+            for entry in entries:
+                published = protocol.published_counts.get(split, {}).get(entry.dataset)
                 published = f"{published:,}" if published is not None else "—"
+                try:
+                    (selection,) = select(replace(protocol, splits={split: (entry,)}), split, data)
+                except HpbenchError as err:  # a file not prepared (yet): say so, show the others
+                    rows.append((split, entry.dataset, f"not available: {err}", published, "—"))
+                    continue
                 counts = " → ".join(f"{name} {value:,}" for name, value in selection.counts.items())
                 rows.append((split, selection.dataset, counts, published, selection.keys_sha256[:16]))
         print()

@@ -209,7 +209,7 @@ def test_box_picture(relabelled, tmp_path, capsys):
     code, out, err = run_cli(capsys, "bboxes", "show", "aflw2000", "--data", path.parent, "--n", "6", "--out",
                              tmp_path / "grid.png")
     assert code == 0, err
-    assert cv2.imread(str(tmp_path / "grid.png")).shape == (2 * 256, 4 * 256, 3)
+    assert cv2.imread(str(tmp_path / "grid.png")).shape == (30 + 2 * 256, 4 * 256, 3)  # the legend above the tiles
 
 
 def test_the_detector_leaves_torchs_thread_count_alone():

@@ -17,6 +17,7 @@ from hpbench.data.transforms import Preprocessing
 from hpbench.models import create_model
 from hpbench.models.checkpoint import CHECKPOINT_FORMAT
 from hpbench.models.loading import save_torchscript
+from hpbench.protocols import load_protocol
 from tests.conftest import run_cli
 
 
@@ -125,10 +126,12 @@ def test_torchscript_model_with_metadata(kd_setup, capsys, tmp_path):
     save_torchscript(_Constant(), path, torch.zeros(1, 3, 96, 96), preprocessing=Preprocessing(input_size=96))
     predictions = tmp_path / "predictions.csv"
     code, _, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--out",
-                           tmp_path / "r.json", "--workers", "0", "--save-predictions", predictions)
+                           tmp_path / "r.json", "--workers", "0", "--save-predictions", predictions,
+                           "--model-preprocessing")
     assert code == 0, err
     record = json.loads((tmp_path / "r.json").read_text())
     assert record["model"]["kind"] == "torchscript" and record["evaluation"]["input_size"] == 96
+    assert record["evaluation"]["preprocessing"] == "model"
     truth = np.array([r.ypr for r in records])
     truth = truth[(np.abs(truth) <= 99).all(axis=1)]
     assert record["results"]["aflw2000"]["metrics"]["mae_yaw"] == pytest.approx(np.abs(truth[:, 0] - 10).mean(), abs=1e-4)
@@ -142,11 +145,31 @@ def test_hpbench_checkpoint(kd_setup, capsys, tmp_path):
     path = tmp_path / "checkpoint.pt"
     torch.save({"format": CHECKPOINT_FORMAT, "arch": "kd_student.resnet18", "config": {"input_size": 64},
                 "state_dict": model.state_dict(), "protocol": "synthetic"}, path)
-    code, _, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--out",
-                           tmp_path / "r.json", "--workers", "0")
+    for flags, size, whose in (([], 224, "protocol"), (["--model-preprocessing"], 64, "model")):
+        code, out, err = run_cli(capsys, "evaluate", path, "--protocol", protocol, "--data", data_dir, "--out",
+                                 tmp_path / "r.json", "--workers", "0", *flags)
+        assert code == 0, err
+        record = json.loads((tmp_path / "r.json").read_text())
+        assert record["model"]["kind"] == "checkpoint" and record["evaluation"]["input_size"] == size
+        assert record["evaluation"]["preprocessing"] == whose and f"at {size} px (the {whose}'s)" in out
+
+
+def test_a_convention_that_contradicts_the_file_needs_a_flag(kd_setup, capsys, tmp_path):
+    _, data_dir, _, protocol, _ = kd_setup
+    path = tmp_path / "hopenet.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "arch": "hopenet.resnet18", "config": {"input_size": 64},
+                "state_dict": create_model("hopenet.resnet18").state_dict(), "protocol": "synthetic"}, path)
+    common = ["evaluate", path, "--protocol", protocol, "--data", data_dir, "--workers", "0", "--out",
+              tmp_path / "r.json"]
+    code, _, err = run_cli(capsys, *common, "--convention", "kd")
+    assert code == 1 and "records the hopenet convention" in err and "--override-convention" in err
+    code, _, err = run_cli(capsys, *common, "--convention", "hopenet")  # agreeing is fine
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *common, "--convention", "kd", "--override-convention")
     assert code == 0, err
     record = json.loads((tmp_path / "r.json").read_text())
-    assert record["model"]["kind"] == "checkpoint" and record["evaluation"]["input_size"] == 64
+    assert record["evaluation"]["convention_overridden"] and record["model"]["convention"] == "kd"
+    assert "outputs read as kd (overridden)" in out
 
 
 class _WrongShape(torch.nn.Module):
@@ -210,3 +233,73 @@ def test_batch_size_workers_and_cache_do_not_change_a_result(kd_setup, tmp_path)
         assert run[0] == keys
         np.testing.assert_allclose(run[1], predicted, atol=2e-4)  # 4 decimals in the file
         assert run[2] == pytest.approx(metrics, abs=1e-5)
+
+def test_error_by_yaw_range_on_hand_worked_numbers():
+    from hpbench.evaluation.analysis import error_by_yaw
+
+    truth = np.array([[10.0, 0, 0], [30.0, 0, 0], [-45.0, 0, 0], [60.0, 0, 0], [-75.0, 0, 0], [95.0, 0, 0]])
+    predicted = truth + np.array([[3.0, 0, 0], [0, 6, 0], [0, 0, 9], [3, 3, 3], [12, 0, 0], [30, 0, 0]])
+    ranges = error_by_yaw(predicted, truth)
+    # 0–30 holds yaw 10 and 30 (the upper end is inside): (3/3 + 6/3) / 2 = 1.5
+    assert ranges["0-30"] == {"mae": 1.5, "n": 2}
+    assert ranges["30-60"] == {"mae": pytest.approx((9 / 3 + 9 / 3) / 2), "n": 2}
+    assert ranges["60-90"] == {"mae": pytest.approx(12 / 3), "n": 1} and ranges[">90"]["n"] == 1
+
+
+def test_evaluate_one_prepared_file_with_analysis_and_the_mean_predictor(kd_setup, prepared_300w_lp, capsys,
+                                                                          tmp_path):
+    from PIL import Image
+
+    _, data_dir, weights, _, _ = kd_setup
+    code, out, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--test",
+                             data_dir / "aflw2000.h5", "--workers", "0", "--out", tmp_path / "r.json",
+                             "--analysis", tmp_path / "analysis")
+    assert code == 0, err
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record["protocol"]["name"] == "file-aflw2000" and record["evaluation"]["crop"] == "kd"
+    result = record["results"]["aflw2000"]
+    assert sum(v["n"] for v in result["by_yaw"].values()) == result["counts"]["evaluated"]
+    assert "aflw2000 MAE by |yaw|: 0-30°" in out
+    for name in ("file-aflw2000-aflw2000-error-vs-angle.png", "file-aflw2000-aflw2000-worst.png"):
+        width, height = Image.open(tmp_path / "analysis" / name).size
+        assert width >= 600 and height >= 180
+    code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--test",
+                           data_dir / "aflw2000.h5", "--protocol", "1")
+    assert code == 1 and "not both" in err
+    code, _, err = run_cli(capsys, "evaluate", weights, "--arch", "kd_student.resnet18", "--test",
+                           data_dir / "aflw2000.h5", "--record")
+    assert code == 1 and "has none" in err
+
+
+def test_the_mean_predictor_comes_from_the_protocols_training_split(prepared_300w_lp, prepared_aflw2000, tmp_path):
+    from hpbench.evaluation.analysis import mean_predictor_errors
+    from hpbench.format import HPFile
+    from hpbench.pose import inside_range
+
+    (tmp_path / "data").mkdir()
+    for path in (prepared_300w_lp, prepared_aflw2000):
+        (tmp_path / "data" / path.name).symlink_to(path)
+    protocol = load_protocol("synthetic")
+    truth = HPFile(prepared_aflw2000).ypr
+    truth = truth[inside_range(truth)]
+    errors, source = mean_predictor_errors(protocol, tmp_path / "data", {"aflw2000": truth})
+    train = HPFile(prepared_300w_lp).ypr
+    mean = train[inside_range(train)].mean(axis=0)
+    assert errors["aflw2000"] == pytest.approx(np.abs(truth - mean).mean(axis=0).mean())
+    assert "300w_lp" in source
+    (tmp_path / "data" / prepared_300w_lp.name).unlink()
+    errors, source = mean_predictor_errors(protocol, tmp_path / "data", {"aflw2000": truth})
+    assert errors == {} and "300w_lp.h5 is missing" in source
+
+
+def test_the_hint_for_missing_detector_boxes_works_for_every_dataset_of_the_protocol(kd_setup, capsys, tmp_path):
+    _, data_dir, weights, protocol, _ = kd_setup
+    spec = yaml.safe_load(protocol.read_text())
+    spec["splits"]["test"][0]["boxes"] = "yolo"
+    (tmp_path / "yolo.yaml").write_text(yaml.safe_dump(spec))
+    common = ["evaluate", weights, "--arch", "kd_student.resnet18", "--data", data_dir, "--workers", "0",
+              "--out", tmp_path / "r.json", "--protocol", tmp_path / "yolo.yaml"]
+    code, _, err = run_cli(capsys, *common)
+    assert code == 1 and "--boxes reference" in err and not err.strip().endswith(";")
+    code, _, err = run_cli(capsys, *common, "--boxes", "reference")  # the hint's own command works
+    assert code == 0, err

@@ -184,3 +184,19 @@ def test_atomic_writes_appear_whole_or_not_at_all(tmp_path):
             partial.write_text("half")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_adding_a_box_source_keeps_the_prepare_report_true(prepared_aflw2000, tmp_path):
+    import json
+    import shutil
+
+    from hpbench.format.update import add_box_source
+
+    path = tmp_path / "aflw2000.h5"
+    shutil.copy(prepared_aflw2000, path)
+    shutil.copy(prepared_aflw2000.with_suffix(".prepare.json"), path.with_suffix(".prepare.json"))
+    data = HPFile(path)
+    digest = add_box_source(path, "mine", data.box("landmarks") + 1.0)
+    report = json.loads(path.with_suffix(".prepare.json").read_text())
+    assert report["content_sha256"] == digest == HPFile(path).attrs["content_sha256"]
+    assert report["changes"][-1]["added box source"] == "mine"

@@ -10,7 +10,10 @@ import pytest
 import yaml
 
 from hpbench.errors import HpbenchError
-from hpbench.evaluation.leaderboard import build_files, check, leaderboards_dir, load_records
+from hpbench.evaluation.leaderboard import build_files, check, conformance, leaderboards_dir, load_records
+from hpbench.evaluation.records import ResultRecord
+from hpbench.protocols import load_protocol
+from hpbench.resources import bundled_dir
 from tests.conftest import run_cli
 
 
@@ -132,8 +135,6 @@ def test_malformed_records_name_the_file(board):
 
 
 def test_a_record_reads_and_writes_back_unchanged(board):
-    from hpbench.evaluation.records import ResultRecord
-
     path = _record(board)
     record = ResultRecord.load(path)
     assert record.to_json() == path.read_text() and record.leaderboard_name == path.name
@@ -142,3 +143,58 @@ def test_a_record_reads_and_writes_back_unchanged(board):
     path.write_text(json.dumps(content))
     with pytest.raises(HpbenchError, match="unknown key 'results.aflw2000.countz'"):
         ResultRecord.load(path)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda r, d: r["evaluation"].update(crop="square"), "crop square (the protocol's: square-margin)"),
+    (lambda r, d: r["evaluation"].update(input_size=224), "input size 224 (the protocol's: 64)"),
+    (lambda r, d: r["results"][d].update(box_source="reference"), "boxes reference (the protocol's: landmarks)"),
+    (lambda r, d: r["results"][d]["counts"].update(evaluated=r["results"][d]["counts"]["evaluated"] - 3),
+     "3 selected samples not scored"),
+    (lambda r, d: r["results"][d].update(keys_sha256="0" * 64), "another test set than the other records'"),
+])
+def test_a_record_that_does_not_conform_is_shown_apart_with_its_reason(board, change, reason):
+    """The conformance rule: a record that differs from its protocol (or, for the test set, from the
+    other records) in one way is listed apart, with the reason, never ranked or bold; the conforming
+    ones stay ranked."""
+    path = _record(board)
+    record = json.loads(path.read_text())
+    dataset = next(iter(record["results"]))
+    record["model"]["sha256"] = "e" * 64  # the same run scored again: a second conforming row
+    (board / "results" / "same.json").write_text(json.dumps(record))
+    change(record, dataset)
+    record["model"]["sha256"] = "f" * 64  # another file: a third row, the one that differs
+    (board / "results" / "other.json").write_text(json.dumps(record))
+    rows = {r.reference: r for r in load_records(board / "results")}
+    assert rows[path.name].comparable and rows["same.json"].comparable and not rows["other.json"].comparable
+    assert reason in rows["other.json"].note
+    readme = build_files(board)["README.md"].decode()
+    ranked, apart = readme.split("## synthetic")[1].split("Shown apart, not ranked (1)")
+    assert "ffffffff" not in ranked and reason in apart and "**" not in apart
+
+
+def test_frozen_key_lists_decide_the_test_set(board):
+    path = _record(board)
+    record = json.loads(path.read_text())
+    dataset = next(iter(record["results"]))
+    protocol = board.parent / "frozen.yaml"
+    spec = yaml.safe_load((bundled_dir("protocols") / "synthetic.yaml").read_text())
+    spec["frozen_keys_sha256"] = {dataset: "0" * 64}
+    protocol.write_text(yaml.safe_dump(spec))
+    reasons = conformance(ResultRecord.from_dict(record, path), load_protocol(protocol))
+    evaluated = record["results"][dataset]["counts"]["evaluated"]
+    assert reasons == [f"{dataset}: not the protocol's frozen test list ({evaluated} samples)"]
+    spec["frozen_keys_sha256"] = {dataset: record["results"][dataset]["keys_sha256"]}
+    protocol.write_text(yaml.safe_dump(spec))
+    assert conformance(ResultRecord.from_dict(record, path), load_protocol(protocol)) == []
+
+
+def test_compare_puts_records_side_by_side_with_their_conformance(board, capsys):
+    path = _record(board)
+    record = json.loads(path.read_text())
+    record["evaluation"]["crop"] = "square"
+    (board / "other.json").write_text(json.dumps(record))
+    code, out, _ = run_cli(capsys, "compare", path, board / "other.json")
+    assert code == 0
+    first, second = [line for line in out.splitlines() if line.startswith((path.name, "other.json"))]
+    assert first.endswith("conforms") and "crop square (the protocol's: square-margin)" in second

@@ -75,3 +75,16 @@ def test_ensemble_averages_the_windows():
         windows = [torch.softmax(model.rvc_logits(images[:, :, y:y + 32, x:x + 32]), -1)
                    for y in (0, 2, 4) for x in (0, 2, 4)]
     torch.testing.assert_close(mean, torch.stack(windows).mean(0))
+
+
+def test_a_pretrained_file_of_another_depth_or_a_damaged_one_is_one_line(tmp_path):
+    import torchvision
+
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), tmp_path / "resnet50.pth")
+    with pytest.raises(HpbenchError, match="other shapes than this ResNet's .*a file for another depth"):
+        create_model("hopenet.resnet18", pretrained=tmp_path / "resnet50.pth")
+    (tmp_path / "damaged.pth").write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(HpbenchError) as caught:
+        create_model("hopenet.resnet18", pretrained=tmp_path / "damaged.pth")
+    message = str(caught.value)
+    assert "damaged or not a torch file" in message and "\n" not in message and "weights_only" not in message

@@ -79,7 +79,8 @@ def test_a_rotation_matrix_export_with_a_sidecar_evaluates_through_the_cli(prepa
         "convention": "6drepnet", "crop": "sixdrepnet-aflw2000", "colour": "rgb", "resize_kernel": "pil-bilinear"})
     protocol = write_protocol(tmp_path / "p.yaml")
     code, out, err = run_cli(capsys, "evaluate", tmp_path / "6drepnet.onnx", "--protocol", protocol, "--data",
-                             prepared_aflw2000.parent, "--workers", "0", "--out", tmp_path / "onnx.json")
+                             prepared_aflw2000.parent, "--workers", "0", "--out", tmp_path / "onnx.json",
+                             "--model-preprocessing")  # the sidecar's crop rule
     assert code == 0, err
     torch.save(model.state_dict(), tmp_path / "6drepnet.pth")
     code, _, err = run_cli(capsys, "evaluate", tmp_path / "6drepnet.pth", "--arch", "sixdrepnet.repvgg_a0",

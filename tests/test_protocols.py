@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -50,7 +51,7 @@ def test_unknown_and_malformed_protocols(tmp_path):
         load_protocol("p33")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nversion: 1\ntask: headpose\ncrop: kd\nmetrics: [mae]\nsplits: {}\nfliter: {}\n")
-    with pytest.raises(HpbenchError, match="unknown keys \\['fliter'\\]"):
+    with pytest.raises(HpbenchError, match="unknown key 'fliter'; did you mean 'filter'"):
         load_protocol(bad)
 
 
@@ -129,12 +130,18 @@ def test_protocols_cli(data_dir, capsys):
     assert code == 0 and "p1" in out and "biwi-by-person" in out
     code, out, _ = run_cli(capsys, "protocols", "show", "p3", "--data", data_dir)
     assert code == 0 and "in file 72 → selected 24 → inside ±99° 24" in out and "5,065" in out
-    code, _, err = run_cli(capsys, "protocols", "show", "p1", "--data", data_dir)
-    assert code == 1 and "aflw2000.h5 is missing: run `hpbench prepare aflw2000" in err
+    code, out, err = run_cli(capsys, "protocols", "show", "p1", "--data", data_dir)  # what is prepared, and what not
+    assert code == 0 and "not available:" in out and "aflw2000.h5 is missing: run `hpbench prepare aflw2000" in out
+    assert "biwi" in out and "in file 72" in out
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"splits": {"test": [{"dataset": "aflw2000", "selct": "all", "boxes": "landmarks"}]}}, "unknown keys ['selct']"),
+    ({"splits": {"test": [{"dataset": "aflw2000", "selct": "all", "boxes": "landmarks"}]}},
+     "unknown key 'selct'; did you mean 'select'?"),
+    ({"splits": {"tset": [{"dataset": "aflw2000", "boxes": "landmarks"}]}}, "unknown key 'tset'; did you mean 'test'?"),
+    ({"splits": {"test": [{"dataset": "aflw2000", "select": {"rule": "index_range", "colum": "x", "first": 0,
+                                                              "last": 1}}]}}, "unknown key 'colum'; did you mean 'column'?"),
+    ({"splits": {"test": [{"dataset": "aflw2000", "file": "../other/aflw2000.h5"}]}}, "climbs out"),
     ({"splits": {"test": [{"dataset": "aflw200", "boxes": "landmarks"}]}}, "Did you mean 'aflw2000'"),
     ({"metrics": ["mae", "pck@0.2"]}, "metric 'pck@0.2' scores bodypose, not headpose"),
     ({"metrics": ["mea"]}, "unknown metric 'mea'"),
@@ -148,3 +155,10 @@ def test_a_protocol_that_names_what_does_not_exist_fails_on_load(tmp_path, chang
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(HpbenchError, match=re.escape(words)):
         load_protocol(path)
+
+
+def test_the_protocol_file_documented_in_docs_loads(tmp_path):
+    text = (Path(__file__).parents[1] / "docs" / "PROTOCOLS.md").read_text()
+    (tmp_path / "mine.yaml").write_text(text.split("```yaml\n")[1].split("```")[0])
+    protocol = load_protocol(tmp_path / "mine.yaml")
+    assert protocol.splits["test"][0].file == "300w_lp-mine.h5" and "300w_lp" in protocol.frozen_keys_sha256

@@ -150,8 +150,11 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
 
 def relabel_and_report(dataset: str, weights, data="data", out=None, batch: int = 16, imgsz: int | None = None,
                        conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", trust: bool = False) -> int:
-    """``hpbench bboxes relabel``: relabel, then print the counts and where the boxes went."""
-    summary = relabel(dataset, weights, data, out or "bboxes", batch_size=batch, imgsz=imgsz, conf=conf,
+    """``hpbench bboxes relabel``: relabel, then print the counts and where the boxes went. The box
+    file goes to ``out``, by default ``bboxes/`` beside the data folder (``data`` → ``bboxes``,
+    ``other/data`` → ``other/bboxes``), so relabelling two data folders keeps two box files."""
+    out = out or Path(data).parent / "bboxes"
+    summary = relabel(dataset, weights, data, out, batch_size=batch, imgsz=imgsz, conf=conf,
                       min_iou=min_iou, device=device, trust=trust)
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
     print(f"{dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")

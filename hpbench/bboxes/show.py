@@ -19,7 +19,8 @@ COLOURS = {"reference": (255, 128, 0), "detected": (0, 200, 0), "fallback": (0, 
 def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Path = "grid.png",
              seed: int = 0) -> Path:
     """Draw ``n`` samples, fallbacks first: the reference box in blue, the ``source`` box in green
-    (red where it fell back to the reference)."""
+    (red where it fell back to the reference), each tile's status, detector score and IoU with the
+    reference under it, and a legend above the grid."""
     data = HPFile(path)
     if source not in data.layout.box_sources:
         raise HpbenchError(f"{path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)})")
@@ -27,6 +28,7 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
     boxes = data.box(source)
     status = data.box_status(source)
     status = status if status is not None else np.where(np.isfinite(boxes).all(axis=1), "detected", "fallback")
+    quality = data.box_quality(source)
     order = np.random.default_rng(seed).permutation(len(data))
     order = sorted(order, key=lambda i: status[i] == "detected")[:n]
     tiles = []
@@ -41,7 +43,13 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
             if np.isfinite(box).all():
                 x1, y1, x2, y2 = (int(round(v * scale)) for v in box)
                 cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2 if colour != COLOURS["reference"] else 1)
-        cv2.putText(tile, f"{status[i]}", (4, TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+        caption = str(status[i])
+        if quality is not None and status[i] == "detected":
+            caption += f"  score {quality[0][i]:.2f}  IoU {quality[1][i]:.2f}"
+        elif status[i] != "detected":
+            caption += " (no detection fitted: the reference box is used)"
+        cv2.rectangle(tile, (0, TILE - 22), (TILE, TILE), (0, 0, 0), -1)
+        cv2.putText(tile, caption, (4, TILE - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     if not tiles:
         raise HpbenchError(f"{path} holds no samples")
@@ -49,7 +57,15 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
     while len(tiles) % columns:
         tiles.append(np.zeros((TILE, TILE, 3), np.uint8))
     grid = np.vstack([np.hstack(tiles[r:r + columns]) for r in range(0, len(tiles), columns)])
-    ok, encoded = cv2.imencode(".png", grid)
+    legend = np.full((30, grid.shape[1], 3), 255, np.uint8)
+    x = 8
+    for label, colour in ((f"reference box ({get_converter(data.layout.dataset).reference_box or source})",
+                           COLOURS["reference"]), (f"{source} box", COLOURS["detected"]),
+                          (f"{source} fell back to the reference", COLOURS["fallback"])):
+        cv2.rectangle(legend, (x, 9), (x + 22, 21), colour, 2)
+        cv2.putText(legend, label, (x + 28, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        x += 40 + cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
+    ok, encoded = cv2.imencode(".png", np.vstack([legend, grid]))
     return write_bytes_atomic(out, encoded.tobytes())
 
 

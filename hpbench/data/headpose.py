@@ -47,9 +47,11 @@ def resolve_boxes(data: HPFile, indices: Sequence[int], source: str | None, refe
     if source is None:
         raise HpbenchError(f"{data.path}: no box source given")
     if source not in data.layout.box_sources:
-        hint = (f" run `hpbench bboxes relabel {data.layout.dataset} --weights <detector.pt>` first, or evaluate on the"
-                f" dataset's own boxes with --boxes {reference}" if source == "yolo" else "")
-        raise HpbenchError(f"{data.path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)});{hint}")
+        hint = (f" run `hpbench bboxes relabel {data.layout.dataset} --weights <detector.pt>` first, or evaluate on"
+                " each dataset's own reference box with --boxes reference (recorded, and shown apart on the "
+                "leaderboard)" if source == "yolo" else "")
+        raise HpbenchError(f"{data.path} has no '{source}' boxes (has: {', '.join(data.layout.box_sources)})"
+                           f"{';' + hint if hint else ''}")
     boxes = data.box(source)[indices].astype(np.float64)
     usable = np.isfinite(boxes).all(axis=1)
     status = data.box_status(source)

@@ -17,6 +17,12 @@ import torch
 
 from hpbench.data.headpose import HeadPoseDataset, dataset_for
 from hpbench.errors import HpbenchError
+from hpbench.evaluation.analysis import (
+    error_by_yaw,
+    mean_predictor_errors,
+    plot_error_vs_angle,
+    worst_predictions_picture,
+)
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ModelInfo, ProtocolRef, ResultRecord
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics
@@ -24,7 +30,7 @@ from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
 from hpbench.models.inference import default_device, run_model
 from hpbench.models.loading import LoadedModel, load_model
 from hpbench.pose import get_convention
-from hpbench.protocols import Protocol, Selection, load_protocol, select
+from hpbench.protocols import Protocol, Selection, file_protocol, load_protocol, select
 from hpbench.provenance import environment, utc_now
 
 
@@ -69,31 +75,38 @@ def _check_finite(values: np.ndarray, keys) -> None:
 
 
 def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
-    """The protocol's metrics on one dataset's predictions, with the counts of every selection step."""
+    """The protocol's metrics on one dataset's predictions, with the counts of every selection step
+    and the error by yaw range."""
     metrics = compute_metrics(protocol.metrics, predictions.predicted, predictions.truth,
                               convention=protocol.score_convention)
     counts = dict(predictions.selection.counts)
     counts.update(evaluated=len(predictions.truth), fallback=int(predictions.fallback.sum()))
     seconds = {"forward": round(predictions.seconds_forward, 3), "total": round(predictions.seconds_total, 3)}
+    by_yaw = error_by_yaw(predictions.predicted, predictions.truth, protocol.score_convention)
     return DatasetResult(metrics, counts, predictions.box_source, predictions.selection.keys_sha256, seconds,
-                         predictions.selection.content_sha256)
+                         predictions.selection.content_sha256, by_yaw)
 
 
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
              batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
-             progress=True, cache=True, log=print) -> ResultRecord:
-    """Score a model file on the protocol's test split. ``ensemble`` ("p=15,s=5" or an EnsembleSpec)
-    scores an RvC model as KD's convolutional ensemble. ``cache``: crops from the crop cache where the
-    crop rule allows it (hpbench.data.crop_cache); the scores are the same either way."""
+             progress=True, cache=True, model_preprocessing=False, override_convention=False, analysis=None,
+             log=print) -> ResultRecord:
+    """Score a model file on the protocol's test split, with the protocol's crop rule and input size
+    (``model_preprocessing``: the ones the model file records; ``crop``: another rule) and the model's
+    normalisation. ``ensemble`` ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's
+    convolutional ensemble. ``cache``: crops from the crop cache where the crop rule allows it
+    (hpbench.data.crop_cache); the scores are the same either way. ``analysis``: a folder for the
+    error-against-angle plot and the worst predictions of each test set."""
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
-    protocol = load_protocol(protocol_name)
+    protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
     if protocol.task != "headpose":
         raise HpbenchError(f"protocol {protocol.name} scores body pose; hpbench evaluate scores head-pose models")
     device = device or default_device()
     selections = select(protocol, protocol.test_split, data_dir)
-    model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device)
-    preprocessing = model.preprocessing_for(protocol.input_size)
-    crop = crop or model.crop or protocol.crop
+    model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device,
+                       override_convention=override_convention)
+    preprocessing = model.preprocessing_for(protocol.input_size, own=model_preprocessing)
+    crop = crop or (model.crop if model_preprocessing else None) or protocol.crop
     predict = EnsemblePredictor(model.module, spec) if spec else model.predict
     results, all_predictions = {}, []
     for selection in selections:
@@ -103,6 +116,16 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
                                       progress)
         results[selection.dataset] = score(predictions, protocol)
         all_predictions.append(predictions)
+        if analysis:
+            folder, name = Path(analysis), f"{protocol.name}-{selection.dataset}"
+            plot_error_vs_angle(predictions.predicted, predictions.truth,
+                                f"{Path(model_path).name} on {selection.dataset} ({protocol.name})",
+                                folder / f"{name}-error-vs-angle.png")
+            worst_predictions_picture(dataset, predictions.predicted, predictions.truth, predictions.keys,
+                                      folder / f"{name}-worst.png")
+    baseline, _ = mean_predictor_errors(protocol, data_dir, {p.selection.dataset: p.truth for p in all_predictions})
+    for dataset, value in baseline.items():
+        results[dataset].mean_predictor_mae = value
     if save_predictions:
         write_predictions(save_predictions, all_predictions)
     return ResultRecord(
@@ -112,7 +135,9 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
                         round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device)),
         evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
                                       batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
-                                      if spec else None, preprocessing.resize_kernel),
+                                      if spec else None, preprocessing.resize_kernel,
+                                      "model" if model_preprocessing else "protocol",
+                                      bool(override_convention and convention)),
         environment=environment(),
         date=utc_now(),
         results=results,
@@ -152,13 +177,33 @@ def results_table(record: ResultRecord) -> str:
         values = [m.get(k, float("nan")) for k in ("mae_yaw", "mae_pitch", "mae_roll", "mae", "geodesic", "maev")]
         rows.append([dataset, *values, c["evaluated"], c["fallback"], result.box_source])
     headers = ["dataset", "yaw", "pitch", "roll", "MAE", "geodesic", "MAEV", "n", "fallback", "boxes"]
-    title = f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file}"
-    return title + "\n" + tabulate(rows, headers=headers, floatfmt=".2f", missingval="—")
+    notes = []
+    for dataset, result in record.results.items():
+        ranges = ", ".join(f"{name}° {v['mae']:.2f} (n {v['n']})" for name, v in (result.by_yaw or {}).items()
+                           if v["n"])
+        if ranges:
+            notes.append(f"{dataset} MAE by |yaw|: {ranges}")
+        if result.mean_predictor_mae is not None:
+            notes.append(f"{dataset}: predicting the training mean instead gives MAE {result.mean_predictor_mae:.2f}")
+    settings = record.evaluation
+    whose = "the model's" if settings.preprocessing == "model" else "the protocol's"
+    title = (f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file} · crop "
+             f"{settings.crop} at {settings.input_size} px ({whose}) · outputs read as {record.model.convention}"
+             + (" (overridden)" if settings.convention_overridden else ""))
+    table = tabulate(rows, headers=headers, floatfmt=".2f", missingval="—")
+    return "\n".join([title, table, *notes])
 
 
-def evaluate_and_report(model: str, protocol: str, out: str | None = None, record: str | None = None,
-                        **options) -> int:
-    """``hpbench evaluate``: score, print the table, write the record (and the leaderboard's copy)."""
+def evaluate_and_report(model: str, protocol: str | None = None, test: str | None = None, out: str | None = None,
+                        record: str | None = None, **options) -> int:
+    """``hpbench evaluate``: score on a protocol (or on one prepared file, ``test``), print the table,
+    write the record (and the leaderboard's copy)."""
+    if (protocol is None) == (test is None):
+        raise HpbenchError("name a protocol (--protocol p1) or one prepared file (--test data/mine.h5), not both")
+    if test is not None:
+        if record is not None:
+            raise HpbenchError("--record ranks a record under its protocol; a --test file has none")
+        protocol, options["data_dir"] = file_protocol(test, options.pop("boxes", None))
     result = evaluate(model, protocol, **options)
     print(results_table(result))
     print(f"record: {result.write(out or result.default_path)}")

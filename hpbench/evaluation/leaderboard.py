@@ -14,7 +14,7 @@ import csv
 import difflib
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -49,6 +49,7 @@ class Row:
     reference: str = ""
     variant: str = ""  # what distinguishes a method's rows: flag point, pretext task, pre-training …
     note: str = ""
+    keys_sha256: dict[str, str] = field(default_factory=dict)  # a record's test key lists, per dataset
 
     def mean_error(self, datasets: list[str]) -> float:
         for dataset in datasets:
@@ -89,6 +90,63 @@ def load_reported(path: Path) -> list[Row]:
     return rows
 
 
+def conformance(record: ResultRecord, spec) -> list[str]:
+    """Why a record cannot be ranked under its protocol: another crop, input size or box source than
+    the protocol's, a test set other than its frozen key list, a missing dataset, dropped samples.
+    Empty when it conforms (the protocol version is checked apart: an older one is "stale")."""
+    reasons = []
+    settings = record.evaluation
+    if settings.crop != spec.crop:
+        reasons.append(f"crop {settings.crop} (the protocol's: {spec.crop})")
+    if settings.input_size != spec.input_size:
+        reasons.append(f"input size {settings.input_size} (the protocol's: {spec.input_size})")
+    entries = {entry.dataset: entry for entry in spec.entries(spec.test_split)}
+    reasons += [f"no result on {dataset}" for dataset in entries if dataset not in record.results]
+    for dataset, result in record.results.items():
+        entry = entries.get(dataset)
+        if entry is None:
+            reasons.append(f"{dataset} is not a test set of the protocol")
+            continue
+        if entry.boxes and result.box_source != entry.boxes:
+            reasons.append(f"{dataset} boxes {result.box_source} (the protocol's: {entry.boxes})")
+        frozen = spec.frozen_keys_sha256.get(dataset)
+        if frozen and result.keys_sha256 != frozen:
+            reasons.append(f"{dataset}: not the protocol's frozen test list ({result.counts['evaluated']} samples)")
+        inside = [v for k, v in result.counts.items() if k.startswith("inside")]  # after the angle filter
+        expected = inside[0] if inside else result.counts.get("selected", result.counts["evaluated"])
+        if result.counts["evaluated"] < expected:
+            reasons.append(f"{dataset}: {expected - result.counts['evaluated']} selected samples not scored")
+    return reasons
+
+
+def _same_test_sets(rows: list[Row], spec) -> None:
+    """Where the protocol freezes no key list, reproduced rows are ranked only on the test set most of
+    them share (a tie in count goes to the larger set); a row on another one is shown apart, with both
+    sizes. When no set leads, every row is shown apart: only a frozen key list can settle it."""
+    for dataset in (entry.dataset for entry in spec.entries(spec.test_split)):
+        if dataset in spec.frozen_keys_sha256:
+            continue
+        scored = [r for r in rows if dataset in r.keys_sha256]
+        groups: dict[str, list[Row]] = {}
+        for row in scored:
+            groups.setdefault(row.keys_sha256[dataset], []).append(row)
+        if len(groups) < 2:
+            continue
+        rank = sorted(groups.values(), key=lambda g: (len(g), g[0].results[dataset].get("n_eval", 0)), reverse=True)
+        lead = rank[0]
+        tied = (len(rank[1]), rank[1][0].results[dataset].get("n_eval", 0)) == \
+            (len(lead), lead[0].results[dataset].get("n_eval", 0))
+        size = lead[0].results[dataset].get("n_eval")
+        for row in scored:
+            if row in lead and not tied:
+                continue
+            reason = (f"{dataset}: the records' test sets differ and none leads (freeze the key list in the protocol)"
+                      if tied else f"{dataset}: another test set than the other records' "
+                      f"(n {row.results[dataset].get('n_eval')} vs {size})")
+            row.comparable = False
+            row.note = f"{row.note}; {reason}" if row.note else f"not comparable: {reason}"
+
+
 def load_records(folder: Path) -> list[Row]:
     rows = []
     for path in sorted(folder.glob("*.json")):
@@ -104,15 +162,23 @@ def load_records(folder: Path) -> list[Row]:
             results[dataset] = values
         box_sources = sorted({r.box_source for r in record.results.values()})
         stale = int(protocol.version) < spec.version
+        reasons = conformance(record, spec)
+        notes = ([f"protocol v{protocol.version} is older than the current v{spec.version}"] if stale else []) + \
+            ([f"not comparable: {'; '.join(reasons)}"] if reasons else [])
         rows.append(Row(
             protocol=protocol.name, model=name,
             source="reproduced (synthetic data)" if spec.synthetic else "reproduced",
-            results=results, stale=stale, box_source=", ".join(box_sources),
+            results=results, comparable=not reasons, stale=stale, box_source=", ".join(box_sources),
             params_m=model.parameters_m, gflops=model.gflops, protocol_version=int(protocol.version),
             hpbench_version=record.environment["hpbench_version"], code_commit=record.environment["code_commit"],
-            weights_sha256=model.sha256, date=record.date, reference=path.name,
-            note=f"protocol v{protocol.version} is older than the current v{spec.version}" if stale else "",
+            weights_sha256=model.sha256, date=record.date, reference=path.name, note="; ".join(notes),
+            keys_sha256={d: r.keys_sha256 for d, r in record.results.items()},
         ))
+    by_protocol: dict[str, list[Row]] = {}
+    for row in rows:
+        by_protocol.setdefault(row.protocol, []).append(row)
+    for protocol, group in by_protocol.items():
+        _same_test_sets([r for r in group if not r.stale], load_protocol(protocol))
     return rows
 
 
@@ -156,43 +222,66 @@ def protocol_csv(protocol: str, rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
+def _ranked(row: Row) -> bool:
+    return row.comparable and not row.stale
+
+
 def protocol_markdown(protocol: str, rows: list[Row]) -> str:
+    """The protocol's section: the ranked table (comparable, current rows; the best value of each
+    column in bold), then the rows shown apart with the reason each cannot be ranked."""
     from tabulate import tabulate
 
     spec = load_protocol(protocol)
     datasets = _datasets(protocol)
     ordered = _sorted(rows, datasets)
     columns = [(d, c) for d in datasets for c in ("yaw", "pitch", "roll", "mae")]
+    ranked, apart = [r for r in ordered if _ranked(r)], [r for r in ordered if not _ranked(r)]
     best = {}
     for column in columns:
-        values = [r.results.get(column[0], {}).get(column[1]) for r in ordered if r.comparable and not r.stale]
+        values = [r.results.get(column[0], {}).get(column[1]) for r in ranked]
         values = [v for v in values if v is not None]
         best[column] = min(values) if values else None
-    table = []
-    footnotes = []
-    for row in ordered:
-        marks = ""
-        if not row.comparable or row.stale or row.note:
-            footnotes.append(row.note or "")
-            marks = f" [{len(footnotes)}]"
-        cells = [row.model + marks, row.source + (" · stale" if row.stale else "")]
+    headers = ["model", "source"] + [f"{d} {c if c != 'mae' else 'MAE'}" for d, c in columns] + ["n", "boxes"]
+
+    def cells(row: Row, bold: bool) -> list[str]:
+        out = []
         for column in columns:
             value = row.results.get(column[0], {}).get(column[1])
             text = _number(value)
-            cells.append(f"**{text}**" if value is not None and value == best[column] and row.comparable
-                         and not row.stale else text)
+            out.append(f"**{text}**" if bold and value is not None and value == best[column] else text)
         counts = [_number(row.results.get(d, {}).get("n_eval")) for d in datasets]
-        cells += ["/".join(c or "—" for c in counts), row.box_source or "—"]
-        table.append(cells)
-    headers = ["model", "source"] + [f"{d} {c if c != 'mae' else 'MAE'}" for d, c in columns] + ["n", "boxes"]
+        return out + ["/".join(c or "—" for c in counts), row.box_source or "—"]
+
+    table, footnotes = [], []
+    for row in ranked:
+        marks = ""
+        if row.note:
+            footnotes.append(row.note)
+            marks = f" [{len(footnotes)}]"
+        table.append([row.model + marks, row.source, *cells(row, bold=True)])
     lines = [f"## {spec.name} — {spec.title} (v{spec.version})", "",
              tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines += [f"[{i}] {note}" + "  " for i, note in enumerate(footnotes, start=1)]
+    if apart:
+        lines += ["", f"Shown apart, not ranked ({len(apart)}): measured another way than {spec.name} says, or "
+                  "under an older version of it.", ""]
+        table = [[row.model, row.source + (" · stale" if row.stale else ""), *cells(row, bold=False),
+                  row.note or "not comparable"] for row in apart]
+        lines.append(tabulate(table, headers=headers + ["why"], tablefmt="github", disable_numparse=True))
     lines += ["", f"![{spec.name}]({spec.name}.png)", ""]
     return "\n".join(lines)
 
 
+def _label(row: Row) -> str:
+    """A row's name on the chart: reproduced rows carry their weights' hash, so two runs of one
+    architecture stay apart."""
+    tag = f", {row.weights_sha256[:8]}" if row.weights_sha256 else ""
+    return f"{row.model} ({row.source}{tag})"
+
+
 def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
+    """Horizontal bars of the MAE per test dataset, each bar labelled with its value; the ranked rows
+    first, then (hatched, grey labels, below a line) the rows shown apart."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -200,20 +289,39 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
 
     datasets = _datasets(protocol)
     ordered = [r for r in _sorted(rows, datasets) if any("mae" in r.results.get(d, {}) for d in datasets)]
-    height = 1.2 + 0.28 * len(ordered) * max(1, len(datasets))
-    figure, axis = plt.subplots(figsize=(8, height), dpi=80)
-    bar = 0.8 / max(1, len(datasets))
+    ordered = [r for r in ordered if _ranked(r)] + [r for r in ordered if not _ranked(r)]
+    slot = 0.2 * len(datasets) + 0.12  # inches per row
+    figure, axis = plt.subplots(figsize=(11, 1.4 + slot * len(ordered)), dpi=100)
+    bar = 0.8 / len(datasets)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    largest = max((r.results.get(d, {}).get("mae", 0) for r in ordered for d in datasets), default=1)
     for k, dataset in enumerate(datasets):
-        values = [r.results.get(dataset, {}).get("mae", float("nan")) for r in ordered]
-        positions = [i + k * bar for i in range(len(ordered))]
-        axis.barh(positions, values, height=bar, label=dataset)
+        for i, row in enumerate(ordered):
+            value = row.results.get(dataset, {}).get("mae")
+            if value is None:
+                continue
+            apart = not _ranked(row)
+            axis.barh(i + k * bar, value, height=bar, color=colours[k % len(colours)], alpha=0.45 if apart else 1,
+                      hatch="//" if apart else None, edgecolor="white" if apart else None,
+                      label=dataset if i == 0 else None)
+            axis.text(value + largest * 0.005, i + k * bar, f"{value:.2f}", va="center", fontsize=8)
     axis.set_yticks([i + bar * (len(datasets) - 1) / 2 for i in range(len(ordered))])
-    axis.set_yticklabels([f"{r.model} ({r.source}{'' if r.comparable else ', not comparable'})" for r in ordered],
-                         fontsize=7)
-    axis.invert_yaxis()
-    axis.set_xlabel("MAE (degrees)")
-    axis.set_title(f"{protocol}: mean absolute error (lower is better)", fontsize=9)
-    axis.legend(fontsize=7)
+    axis.set_yticklabels([_label(r) for r in ordered], fontsize=9)
+    for tick, row in zip(axis.get_yticklabels(), ordered):
+        if not _ranked(row):
+            tick.set_color("grey")
+    ranked = sum(_ranked(r) for r in ordered)
+    if 0 < ranked < len(ordered):
+        axis.axhline(ranked - 0.5 + bar * (len(datasets) - 1) / 2, color="black", linewidth=0.8)
+    apart = "; hatched rows below the line are shown apart, not ranked" if ranked < len(ordered) \
+        else ""
+    axis.set_ylim(len(ordered) - 0.2, -0.6)
+    axis.set_xlim(0, largest * 1.1)
+    axis.set_xlabel(f"MAE (degrees){apart}", fontsize=10)
+    axis.set_title(f"{protocol}: mean absolute error per test set (lower is better)", fontsize=11)
+    handles, labels = axis.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    axis.legend(unique.values(), unique.keys(), fontsize=9, loc="lower right")
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", metadata={"Software": f"matplotlib {matplotlib.__version__}"})
@@ -232,8 +340,10 @@ def build_files(folder: Path | None = None) -> dict[str, bytes]:
     sections = ["# Leaderboards", "",
                 "Generated by `hpbench leaderboard build` from `reported.yaml` (published numbers, with their "
                 "sources) and `results/*.json` (records of `hpbench evaluate --record`). Do not edit by hand: "
-                "CI rebuilds and compares. MAE in degrees, no angle wrapping; **bold**: the best comparable, "
-                "current value in its column. A stale row was scored under an older protocol version.", ""]
+                "CI rebuilds and compares. MAE in degrees, no angle wrapping; **bold**: the best value in its column "
+                "of the ranked table. A row measured another way than its protocol says (another crop, input size, "
+                "box source or test set, dropped samples, a wrapped error) or under an older protocol version "
+                "(stale) is shown apart with the reason, never ranked.", ""]
     for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name).synthetic, name)):
         files[f"{protocol}.csv"] = protocol_csv(protocol, by_protocol[protocol]).encode()
         files[f"{protocol}.png"] = protocol_chart(protocol, by_protocol[protocol])
@@ -297,4 +407,34 @@ def build_or_check(folder: str | Path | None = None, check_only: bool = False) -
         return 1 if problems else 0
     for path in build(folder):
         print(f"wrote {path}")
+    return 0
+
+
+def compare_records(records: list[str]) -> int:
+    """``hpbench compare RECORD…``: result records side by side, each with what it was measured on and
+    why it would not be ranked under its protocol."""
+    from tabulate import tabulate
+
+    if not records:
+        raise HpbenchError("name one or more result records (results/*.json)")
+    loaded = [(Path(path), ResultRecord.load(path)) for path in records]
+    datasets = list(dict.fromkeys(d for _, record in loaded for d in record.results))
+    rows = []
+    for path, record in loaded:
+        settings = record.evaluation
+        try:
+            reasons = conformance(record, load_protocol(record.protocol.name))
+        except HpbenchError:  # a --test file, or a protocol file not at hand
+            reasons = ["no protocol to check it against"]
+        row = [path.name, f"{record.protocol.name} v{record.protocol.version}", record.model.arch,
+               record.model.sha256[:8], f"{settings.crop} @ {settings.input_size}"]
+        for dataset in datasets:
+            result = record.results.get(dataset)
+            metrics = result.metrics if result else {}
+            row += [_number(metrics.get(k)) for k in ("mae_yaw", "mae_pitch", "mae_roll", "mae")]
+            row.append(result.counts["evaluated"] if result else "")
+        rows.append(row + ["; ".join(reasons) or "conforms"])
+    headers = ["record", "protocol", "model", "weights", "crop"]
+    headers += [f"{d} {c}" for d in datasets for c in ("yaw", "pitch", "roll", "MAE", "n")] + ["conformance"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     return 0

@@ -34,7 +34,7 @@ class ModelInfo:
     sha256: str
     arch: str
     convention: str
-    kind: str = ""  # "torchscript" | "checkpoint" | "state_dict"
+    kind: str = ""  # a key of hpbench.models.loading.FORMATS
     parameters_m: float | None = None
     gflops: float | None = None
 
@@ -49,6 +49,8 @@ class EvaluationSettings:
     batch_size: int = 64
     ensemble: dict | None = None  # pad, stride, crops
     resize_kernel: str = "opencv-linear"  # hpbench.data.crops.RESIZE_KERNELS
+    preprocessing: str = "protocol"  # crop rule and input size: the protocol's, or (--model-preprocessing) the model's
+    convention_overridden: bool = False  # --override-convention: the outputs read otherwise than the file records
 
 
 @dataclass
@@ -59,6 +61,8 @@ class DatasetResult:
     keys_sha256: str = ""
     seconds: dict[str, float] | None = None  # forward, total
     content_sha256: str = ""  # of the prepared file scored (checked against its digests first)
+    by_yaw: dict[str, dict] | None = None  # |true yaw| range → {"mae", "n"} (hpbench.evaluation.analysis)
+    mean_predictor_mae: float | None = None  # predicting the training split's mean pose
 
 
 @dataclass
@@ -87,7 +91,9 @@ class ResultRecord:
 
     @property
     def default_path(self) -> Path:
-        return Path("results") / f"{self.protocol.name}_{Path(self.model.file).stem}.json"
+        """``results/PROTOCOL_MODEL_SHA.json``: the weights' hash keeps the records of two files called
+        model.pt apart."""
+        return Path("results") / f"{self.protocol.name}_{Path(self.model.file).stem}_{self.model.sha256[:8]}.json"
 
     @classmethod
     def from_dict(cls, content: Any, path: str | Path) -> "ResultRecord":

@@ -105,6 +105,14 @@ class HPFile:
         """Per-sample status of a detector box source ("detected", "fallback", "missing"), or None."""
         return self._array(box_status_keys(source)[0]) if source in self.layout.box_status else None
 
+    def box_quality(self, source: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-sample (detector score, IoU with the reference box) of a detector box source (NaN for a
+        fallback), or None."""
+        if source not in self.layout.box_status:
+            return None
+        _, score, overlap = box_status_keys(source)
+        return self._array(score), self._array(overlap)
+
     def meta(self, name: str) -> np.ndarray:
         if name not in self.layout.meta:
             raise FormatError(f"{self.path}: no meta column {name!r} (has: {', '.join(sorted(self.layout.meta))})")

@@ -10,6 +10,7 @@ is replaced only with ``replace=True``; names are checked before anything is tou
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import shutil
 from pathlib import Path
@@ -19,7 +20,8 @@ import h5py
 from hpbench.format.digest import column, combine_digest, field_digest
 from hpbench.format.layout import FormatError, Layout, box_status_keys
 from hpbench.format.writer import create_key
-from hpbench.io import atomic_path
+from hpbench.io import atomic_path, write_text_atomic
+from hpbench.provenance import utc_now
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 STATUS_SUFFIXES = ("_status", "_score", "_iou")
@@ -45,7 +47,25 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
         except OSError as err:
             raise FormatError(f"{path}: cannot be copied for the change ({err})") from None
         with handle as h5:
-            return _add(h5, path, source, boxes, status, score, iou, attrs, replace)
+            digest = _add(h5, path, source, boxes, status, score, iou, attrs, replace)
+    _note_in_report(Path(path), source, digest)
+    return digest
+
+
+def _note_in_report(path: Path, source: str, digest: str) -> None:
+    """Keep the prepare report beside the file (``DATASET.prepare.json``) true: its content digest is
+    the file's new one, and ``changes`` lists the box sources added since."""
+    report = path.with_suffix(".prepare.json")
+    try:
+        content = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return  # no report (a file prepared elsewhere) or one that is not JSON: nothing to keep true
+    if not isinstance(content, dict):
+        return
+    content.setdefault("changes", []).append({"added box source": source, "content_sha256": digest,
+                                              "date": utc_now()})
+    content["content_sha256"] = digest
+    write_text_atomic(report, json.dumps(content, indent=2) + "\n")
 
 
 def _add(h5: h5py.File, path, source, boxes, status, score, iou, attrs, replace: bool) -> str:

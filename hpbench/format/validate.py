@@ -89,7 +89,7 @@ def _check_structure(handle: h5py.File, report: Validation) -> Layout | None:
     report.add("keys", problems, f"{len(expected)} keys as the layout says")
     problems = [p for name, spec in expected.items() if name in present
                 for p in _shape_problems(handle[name], spec, count)]
-    report.add("dtypes and shapes", problems, f"{count} samples")
+    report.add("dtypes and shapes", problems, f"{count} sample{'' if count == 1 else 's'}")
     return layout
 
 

@@ -42,6 +42,12 @@ def load_imagenet_weights(model: nn.Module, path: str | Path) -> str:
     if not isinstance(state, dict):
         raise HpbenchError(f"{path}: not a state dict")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = model.state_dict()
+    wrong = [k for k, v in state.items() if k in own and getattr(v, "shape", None) != own[k].shape]
+    if wrong:
+        raise HpbenchError(f"--pretrained {path}: its weights have other shapes than this ResNet's (e.g. {wrong[0]}: "
+                           f"{tuple(state[wrong[0]].shape)} vs {tuple(own[wrong[0]].shape)}): a file for another depth? "
+                           "Pass the ImageNet file of the recipe's own depth")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise HpbenchError(f"{path}: does not fit this ResNet (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -25,12 +25,16 @@ def read_torch_file(path: str | Path, trust: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust)
     except Exception as err:  # torch raises many kinds here
-        if not trust and ("weights_only" in str(err) or "Unsupported global" in str(err)):
+        text = str(err)
+        if not trust and "Unsupported global" in text:
             raise HpbenchError(
                 f"{path}: holds Python objects beyond tensors, and unpickling them can run code. "
                 "Pass --trust-checkpoint if you trust where the file comes from."
             ) from None
-        raise HpbenchError(f"{path}: not a readable model file ({type(err).__name__}: {err})") from None
+        # torch's safe loader explains weights_only at length; what matters is the unpickler's own words
+        detail = text.split("WeightsUnpickler error:")[-1].strip().splitlines()[0] if text.strip() else ""
+        raise HpbenchError(f"{path}: not a readable model file: damaged or not a torch file "
+                           f"({type(err).__name__}: {detail[:200]})") from None
 
 
 def is_checkpoint(content: Any) -> bool:

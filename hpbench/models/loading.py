@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -60,11 +60,19 @@ class LoadedModel:
     path: Path
     config: dict
     resize_kernel: str = "opencv-linear"  # the family's, used with the protocol's input size
+    fixed_input_size: int | None = None  # a graph that takes one input size only (ONNX)
 
-    def preprocessing_for(self, input_size: int) -> Preprocessing:
-        """The model's own preprocessing, or (a bare state dict, TorchScript without metadata) the
-        protocol's input size with ImageNet normalisation and the family's resize kernel."""
-        return self.preprocessing or Preprocessing(input_size=input_size, resize_kernel=self.resize_kernel)
+    def preprocessing_for(self, input_size: int, own: bool = False) -> Preprocessing:
+        """The model's normalisation, colour order and resize kernel (ImageNet's and the family's where
+        the file records none) at the protocol's ``input_size``, or with ``own`` at the size the model
+        records."""
+        base = self.preprocessing or Preprocessing(input_size=input_size, resize_kernel=self.resize_kernel)
+        size = base.input_size if own else input_size
+        if self.fixed_input_size is not None and size != self.fixed_input_size:
+            raise HpbenchError(f"{self.path} takes {self.fixed_input_size}-px inputs only, the protocol's are "
+                               f"{input_size} px: pass --model-preprocessing to use the model's size (recorded, and "
+                               "shown apart on the leaderboard)")
+        return replace(base, input_size=size)
 
     @property
     def parameters_m(self) -> float:
@@ -130,7 +138,9 @@ def _load_onnx(path: Path, convention: str | None, device: str) -> LoadedModel:
     if graph_size is not None and size != graph_size:
         raise HpbenchError(f"{path}: its metadata says input_size {size}, its graph takes {graph_size}")
     metadata = {key: value for key, value in metadata.items() if key not in ONNX_KEYS}
-    return _from_metadata(model.predict, model, "onnx", metadata, size, convention, path)
+    loaded = _from_metadata(model.predict, model, "onnx", metadata, size, convention, path)
+    loaded.fixed_input_size = graph_size
+    return loaded
 
 
 def _load_keras(path: Path, arch: str | None, convention: str | None, device: str) -> LoadedModel:
@@ -168,12 +178,25 @@ def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
 
 
 def load_model(path: str | Path, arch: str | None = None, convention: str | None = None, trust: bool = False,
-               device: str = "cpu") -> LoadedModel:
+               device: str = "cpu", override_convention: bool = False) -> LoadedModel:
+    """The model file at ``path``. ``convention`` names the convention of its outputs where the file
+    records none; one that contradicts what the file (or its family) records is an error unless
+    ``override_convention``."""
     path = Path(path)
     if not path.is_file():
         raise HpbenchError(f"{path}: no such model file")
     if convention is not None:
         get_convention(convention)  # fail early on an unknown name
+    loaded = _load(path, arch, convention, trust, device)
+    own = loaded.config.get("convention") if loaded.kind in ("torchscript", "onnx") else loaded.module.convention
+    if convention is not None and own and convention != own and not override_convention:
+        raise HpbenchError(f"{path} records the {own} convention ({get_convention(own).description}); "
+                           f"--convention {convention} contradicts it. Pass --override-convention to score it "
+                           "that way anyway (recorded)")
+    return loaded
+
+
+def _load(path: Path, arch: str | None, convention: str | None, trust: bool, device: str) -> LoadedModel:
     if path.suffix.lower() == ".onnx" or arch == "onnx":
         return _load_onnx(path, convention, device)
     if _is_torchscript(path):

@@ -24,6 +24,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
 
 from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
@@ -88,8 +89,9 @@ def set_epoch(dataset, epoch: int) -> None:
 
 
 def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, restart: bool = False,
-        log=print) -> Path:
-    """Train ``run`` into ``out``; returns the final checkpoint's path."""
+        log=print, progress: bool = True) -> Path:
+    """Train ``run`` into ``out``; returns the final checkpoint's path. ``progress``: a bar per epoch
+    (batches, loss, time left) on the main process."""
     out = Path(out)
     say = processes.say(log)
     if len(run.train_set) < run.batch_size * processes.world:
@@ -99,15 +101,20 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
     optimizer = build_optimizer(run.parameter_groups, run.optimizer)
     scheduler = build_scheduler(optimizer, run.scheduler)
     start, history = 0, []
+    final = out / "model.pt"
     if (out / "last.pt").is_file() and not restart:
         start, history = _resume(out / "last.pt", run, optimizer, scheduler)
+        if start >= run.epochs and final.is_file():  # nothing left to train: keep the file (records cite its hash)
+            say(f"{out} holds a finished run of {run.epochs} epochs: {final} is left as it is "
+                "(--restart trains again; --set epochs=N with more epochs goes on)")
+            return final
         say(f"resuming {out / 'last.pt'} after epoch {start}")
     network = torch.nn.parallel.DistributedDataParallel(model) if processes.world > 1 else model
     sampler = (DistributedSampler(run.train_set, processes.world, processes.rank, shuffle=True, seed=run.seed)
                if processes.world > 1 else None)
     scaler = torch.amp.GradScaler("cuda") if _mixed(run, processes) else None
     for epoch in range(start, run.epochs):
-        entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers)
+        entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers, progress)
         if scheduler is not None:
             scheduler.step()
         if processes.main:
@@ -118,8 +125,9 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
             history.append(entry)
             _checkpoint(run, model, history, optimizer=optimizer.state_dict(), epoch=epoch,
                         scheduler=scheduler.state_dict() if scheduler else None).save(out / "last.pt")
-            say(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()))
-    final = out / "model.pt"
+            rest = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()
+                             if k != "epoch")
+            say(f"epoch {entry['epoch']}/{run.epochs}: {rest}")
     if processes.main:
         _checkpoint(run, model, history, environment=environment(), date=utc_now(),
                     world_size=processes.world).save(final)
@@ -137,7 +145,7 @@ def _mixed(run: Run, processes: Processes) -> bool:
 
 
 def _train_epoch(run: Run, network, optimizer, scaler, sampler, epoch: int, processes: Processes,
-                 workers: int) -> dict:
+                 workers: int, progress: bool = True) -> dict:
     """One pass over the training set; the epoch's history entry (mean loss, time, throughput)."""
     set_epoch(run.train_set, epoch)
     if sampler is not None:
@@ -148,7 +156,9 @@ def _train_epoch(run: Run, network, optimizer, scaler, sampler, epoch: int, proc
     network.train()
     autocast = torch.autocast("cuda", dtype=torch.float16) if scaler is not None else nullcontext()
     started, total, seen = time.perf_counter(), 0.0, 0
-    for batch in loader:
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{run.epochs}", unit="batch", leave=False,
+               disable=not (progress and processes.main))
+    for batch in bar:
         with autocast:
             loss = run.loss(network, batch, processes.device)
         if not torch.isfinite(loss):
@@ -163,6 +173,7 @@ def _train_epoch(run: Run, network, optimizer, scaler, sampler, epoch: int, proc
             optimizer.step()
         size = len(next(iter(batch.values())))
         total, seen = total + loss.item() * size, seen + size
+        bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
     seconds = time.perf_counter() - started
     return {"epoch": epoch + 1, "loss": total / max(seen, 1), "seconds": round(seconds, 2),
             "images_per_s": round(seen * processes.world / seconds, 1)}

@@ -60,7 +60,7 @@ def teacher_probabilities(teacher_path: str | Path, protocol: Protocol, split: s
     expected = _expected_attrs(teacher.sha256, spec, protocol, split, selections)
     if not _matches(cache, expected):
         _build(teacher, selections, spec, cache, expected, crop or teacher.crop or protocol.crop,
-               teacher.preprocessing_for(protocol.input_size), protocol.missing_face, device, batch_size,
+               teacher.preprocessing_for(protocol.input_size, own=True), protocol.missing_face, device, batch_size,
                workers, progress)
     with h5py.File(cache, "r") as handle:
         return {s.dataset: handle[f"{s.dataset}/probabilities"][()].astype(np.float32) for s in selections}

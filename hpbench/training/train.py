@@ -140,4 +140,5 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
               "keys_sha256": {s.dataset: s.keys_sha256 for s in selections}},
         checkpoint_fields={"crop": crop, "pretrained": str(pretrained or "")},
     )
-    return fit(run, Path(out or Path("runs") / f"{recipe.name}-{protocol.name}"), processes, workers, restart, log)
+    return fit(run, Path(out or Path("runs") / f"{recipe.name}-{protocol.name}"), processes, workers, restart, log,
+               progress)
