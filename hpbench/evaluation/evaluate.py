@@ -136,8 +136,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
                                       batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
                                       if spec else None, preprocessing.resize_kernel,
-                                      "model" if model_preprocessing else "protocol",
-                                      bool(override_convention and convention)),
+                                      "model" if model_preprocessing else "protocol", model.convention_overridden),
         environment=environment(),
         date=utc_now(),
         results=results,

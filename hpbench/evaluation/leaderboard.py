@@ -222,6 +222,11 @@ def protocol_csv(protocol: str, rows: list[Row]) -> str:
     return buffer.getvalue()
 
 
+def _named(row: Row) -> str:
+    """The model cell: a reproduced row also names its weights (two runs of one architecture differ)."""
+    return f"{row.model} ({row.weights_sha256[:8]})" if row.weights_sha256 else row.model
+
+
 def _ranked(row: Row) -> bool:
     return row.comparable and not row.stale
 
@@ -258,14 +263,14 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
         if row.note:
             footnotes.append(row.note)
             marks = f" [{len(footnotes)}]"
-        table.append([row.model + marks, row.source, *cells(row, bold=True)])
+        table.append([_named(row) + marks, row.source, *cells(row, bold=True)])
     lines = [f"## {spec.name} — {spec.title} (v{spec.version})", "",
              tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
     lines += [f"[{i}] {note}" + "  " for i, note in enumerate(footnotes, start=1)]
     if apart:
         lines += ["", f"Shown apart, not ranked ({len(apart)}): measured another way than {spec.name} says, or "
                   "under an older version of it.", ""]
-        table = [[row.model, row.source + (" · stale" if row.stale else ""), *cells(row, bold=False),
+        table = [[_named(row), row.source + (" · stale" if row.stale else ""), *cells(row, bold=False),
                   row.note or "not comparable"] for row in apart]
         lines.append(tabulate(table, headers=headers + ["why"], tablefmt="github", disable_numparse=True))
     lines += ["", f"![{spec.name}]({spec.name}.png)", ""]
@@ -273,10 +278,8 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
 
 
 def _label(row: Row) -> str:
-    """A row's name on the chart: reproduced rows carry their weights' hash, so two runs of one
-    architecture stay apart."""
-    tag = f", {row.weights_sha256[:8]}" if row.weights_sha256 else ""
-    return f"{row.model} ({row.source}{tag})"
+    """A row's name on the chart, with its source."""
+    return f"{_named(row)} ({row.source})"
 
 
 def protocol_chart(protocol: str, rows: list[Row]) -> bytes:

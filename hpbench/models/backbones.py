@@ -33,6 +33,18 @@ class ResNetTrunk(nn.Module):
         return m.layer4(m.layer3(m.layer2(m.layer1(x))))
 
 
+def register_resnet_family(family: str, cls, description: str) -> None:
+    """Register ``family.resnet{18,34,50,101,152}``, each building ``cls(depth=…, **config)``."""
+    from hpbench.models import register_model
+
+    for depth in RESNET_DEPTHS:
+        def factory(depth: int = depth, **config):
+            return cls(depth=depth, **config)
+
+        factory.__doc__ = f"{description}, ResNet-{depth}."
+        register_model(f"{family}.resnet{depth}")(factory)
+
+
 def load_imagenet_weights(model: nn.Module, path: str | Path) -> str:
     """Load a torchvision ImageNet state dict (e.g. resnet50-0676ba61.pth) from a local file."""
     path = Path(path)

@@ -24,8 +24,7 @@ from torchvision.models.resnet import Bottleneck
 
 from hpbench.data.pretext import Pretext
 from hpbench.errors import HpbenchError
-from hpbench.models import register_model
-from hpbench.models.backbones import RESNET_DEPTHS, ResNetTrunk
+from hpbench.models.backbones import ResNetTrunk, register_resnet_family
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.heads import RvCHead
 
@@ -132,16 +131,7 @@ class HMTL(HeadPoseModel):
         return self.head.decode(pose, self.decoding) if self.rvc_head is not None else pose
 
 
-def _factory(depth: int):
-    def factory(**config) -> HMTL:
-        return HMTL(depth=depth, **config)
-
-    factory.__doc__ = f"HMTL on ResNet-{depth} (Pourmirzaei et al., seed 000)."
-    return factory
-
-
-for _depth in RESNET_DEPTHS:
-    register_model(f"hmtl.resnet{_depth}")(_factory(_depth))
+register_resnet_family("hmtl", HMTL, "HMTL (Pourmirzaei et al., seed 000)")
 
 
 def pretext_accuracy(model: HMTL, dataset, device: str = "cpu", batch_size: int = 64,

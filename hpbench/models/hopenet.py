@@ -15,8 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpbench.models import register_model
-from hpbench.models.backbones import RESNET_DEPTHS, ResNetTrunk
+from hpbench.models.backbones import ResNetTrunk, register_resnet_family
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.heads import RvCHead
 
@@ -89,13 +88,4 @@ class HopeNet(HeadPoseModel):
         return adopted
 
 
-def _factory(depth: int):
-    def factory(**config) -> HopeNet:
-        return HopeNet(depth=depth, **config)
-
-    factory.__doc__ = f"HopeNet, ResNet-{depth} (Ruiz et al. 2018)."
-    return factory
-
-
-for _depth in RESNET_DEPTHS:
-    register_model(f"hopenet.resnet{_depth}")(_factory(_depth))
+register_resnet_family("hopenet", HopeNet, "HopeNet (Ruiz et al. 2018)")

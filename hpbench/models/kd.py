@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpbench.models import register_model
-from hpbench.models.backbones import RESNET_DEPTHS, ResNetTrunk
+from hpbench.models.backbones import ResNetTrunk, register_resnet_family
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.heads import RegressionHead, RvCHead
 
@@ -83,14 +82,5 @@ class KDStudent(_KDNetwork):
         return self.forward(images)
 
 
-def _factory(cls, depth: int, description: str):
-    def factory(**config):
-        return cls(depth=depth, **config)
-
-    factory.__doc__ = f"{description}, ResNet-{depth} (Sheka & Samun, Boosting of Head Pose Estimation by KD)."
-    return factory
-
-
-for _depth in RESNET_DEPTHS:
-    register_model(f"kd_base.resnet{_depth}")(_factory(KDBase, _depth, "KD base network"))
-    register_model(f"kd_student.resnet{_depth}")(_factory(KDStudent, _depth, "KD student"))
+register_resnet_family("kd_base", KDBase, "KD base network (Sheka & Samun, Boosting of Head Pose Estimation by KD)")
+register_resnet_family("kd_student", KDStudent, "KD student (Sheka & Samun, Boosting of Head Pose Estimation by KD)")

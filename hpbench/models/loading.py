@@ -61,6 +61,7 @@ class LoadedModel:
     config: dict
     resize_kernel: str = "opencv-linear"  # the family's, used with the protocol's input size
     fixed_input_size: int | None = None  # a graph that takes one input size only (ONNX)
+    convention_overridden: bool = False  # --convention contradicted what the file records (--override-convention)
 
     def preprocessing_for(self, input_size: int, own: bool = False) -> Preprocessing:
         """The model's normalisation, colour order and resize kernel (ImageNet's and the family's where
@@ -189,7 +190,8 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         get_convention(convention)  # fail early on an unknown name
     loaded = _load(path, arch, convention, trust, device)
     own = loaded.config.get("convention") if loaded.kind in ("torchscript", "onnx") else loaded.module.convention
-    if convention is not None and own and convention != own and not override_convention:
+    loaded.convention_overridden = convention is not None and bool(own) and convention != own
+    if loaded.convention_overridden and not override_convention:
         raise HpbenchError(f"{path} records the {own} convention ({get_convention(own).description}); "
                            f"--convention {convention} contradicts it. Pass --override-convention to score it "
                            "that way anyway (recorded)")
