@@ -9,7 +9,6 @@ be frozen and compared across machines. See docs/PROTOCOLS.md.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import parse_metric
 from hpbench.paths import path_problem
 from hpbench.pose import get_convention, inside_range
-from hpbench.registry import Registry
+from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
@@ -102,19 +101,10 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     return _parse(raw, path)
 
 
-def _known(keys, known, where: str) -> None:
-    """An unknown key is an error naming the nearest known one (a typo must not pass as a default)."""
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise HpbenchError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")
-
-
 def _parse(raw: Any, path: Path) -> Protocol:
     if not isinstance(raw, dict):
         raise HpbenchError(f"{path}: a protocol file is a mapping")
-    _known(raw, SCHEMA_KEYS, str(path))
+    check_known_keys(raw, SCHEMA_KEYS, str(path))
     missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
     if missing:
         raise HpbenchError(f"{path}: missing keys {sorted(missing)} (docs/PROTOCOLS.md shows a complete file)")
@@ -123,7 +113,7 @@ def _parse(raw: Any, path: Path) -> Protocol:
         missing_face = _check_rules(raw, task)
         if not isinstance(raw["splits"], dict):
             raise HpbenchError("splits: a mapping of split names to lists of entries")
-        _known(raw["splits"], SPLITS, "splits")
+        check_known_keys(raw["splits"], SPLITS, "splits")
         splits = {split: tuple(_entry(entry) for entry in entries) for split, entries in raw["splits"].items()}
     except HpbenchError as err:
         raise HpbenchError(f"{path}: {err}") from None
@@ -158,7 +148,7 @@ def _check_rules(raw: dict, task: str) -> str:
 def _entry(raw: dict) -> SplitEntry:
     if not isinstance(raw, dict) or "dataset" not in raw:
         raise HpbenchError(f"a split entry is a mapping with a 'dataset', got {raw!r}")
-    _known(raw, ENTRY_KEYS, f"split entry {raw['dataset']}")
+    check_known_keys(raw, ENTRY_KEYS, f"split entry {raw['dataset']}")
     converter = CONVERTERS.get(raw["dataset"])
     select = raw.get("select", "all")
     select = {"rule": select} if isinstance(select, str) else dict(select)
@@ -166,7 +156,7 @@ def _entry(raw: dict) -> SplitEntry:
         raise HpbenchError(f"split entry {raw['dataset']}: select needs a 'rule' (one of {', '.join(SELECTION_RULES)})")
     rule = SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
     parameters = [name for name in inspect.signature(rule).parameters if name != "data"]
-    _known([k for k in select if k != "rule"], parameters, f"split entry {raw['dataset']}, rule {select['rule']}")
+    check_known_keys([k for k in select if k != "rule"], parameters, f"split entry {raw['dataset']}, rule {select['rule']}")
     if raw.get("file") is not None:
         problem = path_problem(str(raw["file"]))
         if problem:

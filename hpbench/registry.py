@@ -84,3 +84,13 @@ def names_registry(kind: str, names) -> Registry[str]:
     for name in names:
         registry.register(name)(name)
     return registry
+
+
+def check_known_keys(keys, known, where: str) -> None:
+    """An unknown key of a user's file is an error naming the nearest known one (a typo must not pass
+    as a default)."""
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise HpbenchError(f"{where}: unknown key {key!r}{hint} (known: {', '.join(sorted(known))})")

@@ -3,12 +3,12 @@ convention), checked strictly: an unknown key or a bad value is a one-line error
 
 from __future__ import annotations
 
-import difflib
 import json
 
 from hpbench.data.crops import CROP_RULES, RESIZE_KERNELS
 from hpbench.errors import HpbenchError
 from hpbench.pose import get_convention
+from hpbench.registry import check_known_keys
 
 MODEL_METADATA = ("arch", "input_size", "mean", "std", "colour", "resize_kernel", "crop", "convention")
 
@@ -25,11 +25,7 @@ def json_object(text: str, source: str) -> dict:
 
 def checked_metadata(metadata: dict, known: tuple[str, ...], source: str) -> dict:
     """``metadata`` after checking every key is known and every value valid (one-line errors)."""
-    for key in metadata:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise HpbenchError(f"{source}: unknown key {key!r}{hint} (known: {', '.join(known)})")
+    check_known_keys(metadata, known, source)
     problems = []
     size = metadata.get("input_size")
     if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
