@@ -79,18 +79,23 @@ def test_malformed_ground_truth_names_the_line(tmp_path):
 def test_choose_face_rules():
     reference = np.array([10.0, 10, 50, 50])
     boxes = np.array([[100.0, 100, 150, 150], [12, 8, 52, 55], [0, 0, 30, 30]])
-    box, score, overlap, status = choose_face(boxes, np.array([0.9, 0.8, 0.7]), reference, min_iou=0.3)
+    box, score, overlap, status, _ = choose_face(boxes, np.array([0.9, 0.8, 0.7]), reference, min_iou=0.3)
     assert status == "detected" and score == 0.8 and np.array_equal(box, boxes[1])
     assert overlap == pytest.approx(iou(boxes[1:2], reference)[0])
-    box, score, overlap, status = choose_face(boxes[:1], np.array([0.9]), reference, min_iou=0.3)
-    assert status == "fallback" and np.array_equal(box, reference) and np.isnan(score)
-    assert choose_face(np.zeros((0, 4)), np.zeros(0), reference)[3] == "fallback"
+    assert np.isnan(choose_face(boxes, np.array([0.9, 0.8, 0.7]), reference, min_iou=0.3).rejected).all()
+    # a fallback keeps the reference box, and the best detection it turned down with its own score and IoU
+    box, score, overlap, status, rejected = choose_face(boxes[[0, 2]], np.array([0.9, 0.7]), reference, min_iou=0.3)
+    assert status == "fallback" and np.array_equal(box, reference) and np.array_equal(rejected, boxes[2])
+    assert score == 0.7 and overlap == pytest.approx(400 / 2100)  # 20×20 shared of 1,600 + 900 − 400
+    nothing = choose_face(np.zeros((0, 4)), np.zeros(0), reference)
+    assert nothing.status == "fallback" and np.isnan([nothing.score, nothing.iou, *nothing.rejected]).all()
     # BIWI: the box must hold the projected head centre; the nearest centre wins
     centre = np.array([30.0, 30.0])
     biwi = np.array([[0.0, 0, 100, 100], [20, 20, 42, 42], [200, 200, 240, 240]])
-    box, _, _, status = choose_face(biwi, np.array([0.99, 0.5, 0.9]), reference, centre)
+    box, _, _, status, _ = choose_face(biwi, np.array([0.99, 0.5, 0.9]), reference, centre)
     assert status == "detected" and np.array_equal(box, biwi[1])
-    assert choose_face(biwi[2:], np.array([0.9]), reference, centre)[3] == "fallback"
+    far = choose_face(biwi[2:], np.array([0.9]), reference, centre)
+    assert far.status == "fallback" and np.array_equal(far.rejected, biwi[2]) and far.score == 0.9
     assert iou(np.array([[0.0, 0, 10, 10]]), np.array([5.0, 0, 15, 10]))[0] == pytest.approx(1 / 3)
 
 
@@ -136,6 +141,12 @@ def test_relabelling_finds_the_synthetic_heads(relabelled):
     assert set(status) <= {"detected", "fallback"} and len(status) == len(records)  # nothing dropped
     fallback = status == "fallback"
     np.testing.assert_array_equal(data.box("yolo")[fallback], data.box("landmarks")[fallback])
+    rejected = data.box_rejected("yolo")
+    assert np.isnan(rejected[~fallback]).all()  # only a fallback has a detection it turned down
+    score, overlap = data.box_quality("yolo")
+    turned_down = np.isfinite(rejected).all(axis=1)
+    assert (np.isfinite(score) == (~fallback | turned_down)).all()
+    assert (overlap[turned_down] < 0.1).all()  # turned down: below --min-iou
     assert verify_file(path).ok
 
 
@@ -197,6 +208,7 @@ def test_kd_json_import_and_export(relabelled, tmp_path, capsys):
                              "--name", "kd")
     assert code == 0, err
     assert "1 samples have none" in out and "1 entries of the file match no sample" in out and missing in out
+    assert f"entry types: test 1 ({len(content) - 1:,} without a type)" in out  # only the added entry has one
     data = HPFile(path)
     row = list(data.keys).index(first)
     np.testing.assert_allclose(data.box("kd")[row], data.box("landmarks")[row], atol=0.01)
@@ -210,6 +222,31 @@ def test_box_picture(relabelled, tmp_path, capsys):
                              tmp_path / "grid.png")
     assert code == 0, err
     assert cv2.imread(str(tmp_path / "grid.png")).shape == (30 + 2 * 256, 4 * 256, 3)  # the legend above the tiles
+    # a fallback tile shows the detection it turned down, dashed in orange, and its score and IoU
+    import shutil
+
+    from hpbench.bboxes.show import COLOURS
+    from hpbench.format import add_box_source
+
+    copy = tmp_path / "data" / path.name
+    copy.parent.mkdir()
+    shutil.copyfile(path, copy)
+    data = HPFile(copy)
+    n, reference = len(data), data.box("landmarks")
+    data.close()
+    status, rejected = np.array(["detected"] * n, dtype=object), np.full((n, 4), np.nan)
+    status[0], rejected[0] = "fallback", [10.0, 10, 120, 120]
+    add_box_source(copy, "yolo", reference, status, np.full(n, 0.5), np.full(n, 0.05), replace=True,
+                   rejected=rejected)
+    assert verify_file(copy).ok
+    code, out, err = run_cli(capsys, "bboxes", "show", "aflw2000", "--data", copy.parent, "--n", "1", "--out",
+                             tmp_path / "fallback.png")
+    assert code == 0, err
+    tile = cv2.imread(str(tmp_path / "fallback.png"))[30:]
+    orange = (tile == COLOURS["rejected"]).all(axis=-1)
+    scale = 256 / 450  # the synthetic images are 450 px: the dashes run along the rejected box's edges
+    ys, xs = np.nonzero(orange)
+    assert orange.sum() > 100 and abs(ys.min() - 10 * scale) <= 2 and abs(xs.max() - 120 * scale) <= 2
 
 
 def test_the_detector_leaves_torchs_thread_count_alone():

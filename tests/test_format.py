@@ -200,3 +200,13 @@ def test_adding_a_box_source_keeps_the_prepare_report_true(prepared_aflw2000, tm
     report = json.loads(path.with_suffix(".prepare.json").read_text())
     assert report["content_sha256"] == digest == HPFile(path).attrs["content_sha256"]
     assert report["changes"][-1]["added box source"] == "mine"
+
+
+def test_a_layout_names_box_rejected_only_when_it_has_one():
+    """Files relabelled before ``bbox/<source>_rejected`` existed keep their layout JSON, hence their digest."""
+    plain = Layout(dataset="aflw2000", box_sources=("landmarks", "yolo"), box_status=("yolo",))
+    assert "box_rejected" not in plain.to_json() and Layout.from_json(plain.to_json()) == plain
+    kept = Layout(dataset="aflw2000", box_sources=("landmarks", "yolo"), box_status=("yolo",), box_rejected=("yolo",))
+    assert Layout.from_json(kept.to_json()) == kept and "bbox/yolo_rejected" in kept.fields()
+    with pytest.raises(ValueError, match="box_rejected"):
+        Layout(dataset="aflw2000", box_sources=("yolo",), box_rejected=("yolo",))

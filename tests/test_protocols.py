@@ -162,3 +162,21 @@ def test_the_protocol_file_documented_in_docs_loads(tmp_path):
     (tmp_path / "mine.yaml").write_text(text.split("```yaml\n")[1].split("```")[0])
     protocol = load_protocol(tmp_path / "mine.yaml")
     assert protocol.splits["test"][0].file == "300w_lp-mine.h5" and "300w_lp" in protocol.frozen_keys_sha256
+
+
+def frozen_list(name: str) -> list[str]:
+    """The keys of a frozen list in protocols/keys/ (comment lines start with #)."""
+    lines = (protocols_dir() / "keys" / f"{name}.txt").read_text().splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_frozen_aflw2000_list_is_the_release_and_p1_unfiltered_freezes_it():
+    keys = frozen_list("aflw2000-all")
+    assert len(keys) == len(set(keys)) == 2000 and keys == sorted(keys)
+    assert all(re.fullmatch(r"image\d{5}\.jpg", key) for key in keys)
+    assert keys[0] == "image00002.jpg" and keys[-1] == "image04375.jpg"
+    # the real files in ../shared/real-samples (SOURCES.md) are released images
+    real = {"image00050", "image00251", "image00475", "image00514", "image00516", "image01322", "image02420",
+            "image02616"}
+    assert {f"{name}.jpg" for name in real} <= set(keys)
+    assert load_protocol("p1-unfiltered").frozen_keys_sha256 == {"aflw2000": keys_sha256(keys)}

@@ -160,3 +160,12 @@ def test_sixdrepnets_preprocessing_equals_torchvisions_on_the_real_aflw2000_file
         rgb = Image.fromarray(np.ascontiguousarray(data.image(i)[..., ::-1]))
         peer = pipeline(rgb.crop(_hopenet_aflw2000_crop(src / f"{name}.mat")))
         torch.testing.assert_close(preprocessing.normalise(ours[i]["image"]), peer, atol=1e-5, rtol=0)
+
+
+def test_real_aflw2000_keys_are_in_the_frozen_release_list(real_samples, tmp_path, capsys):
+    """The converter's keys have the form of the frozen list (bare image names), so a whole release
+    prepared by hpbench hashes to p1-unfiltered's frozen sha256."""
+    from tests.test_protocols import frozen_list
+    code, _, err = run_cli(capsys, "prepare", "aflw2000", "--src", real_samples / "aflw2000_3d", "--out", tmp_path)
+    assert code == 0, err
+    assert set(HPFile(tmp_path / "aflw2000.h5").keys) <= set(frozen_list("aflw2000-all"))

@@ -26,6 +26,7 @@ from hpbench.paths import leaves_root
 from hpbench.provenance import file_sha256
 
 CSV_COLUMNS = ("key", "x1", "y1", "x2", "y2", "score", "iou_ref", "status")
+UNTYPED = ""  # the type of a KD entry without one
 
 
 def _number(value: float) -> str:
@@ -82,7 +83,10 @@ class ImportReport:
         lines = [f"{dataset}: {self.matched:,} samples got a '{name}' box; "
                  f"{len(self.samples_without_box):,} samples have none (NaN, scored on the fallback box); "
                  f"{len(self.entries_without_sample):,} entries of the file match no sample"]
-        lines += ["  entry types: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.types.items()))] if self.types else []
+        typed = {k: v for k, v in sorted(self.types.items()) if k != UNTYPED}
+        if typed:  # KD's files mark train and test entries only where the dataset holds both (AFLW)
+            untyped = f" ({self.types[UNTYPED]:,} without a type)" if UNTYPED in self.types else ""
+            lines.append("  entry types: " + ", ".join(f"{k} {v:,}" for k, v in typed.items()) + untyped)
         if self.entries_outside:
             lines.append(f"  {len(self.entries_outside):,} entries name a path outside the dataset folder and were "
                          f"refused: {', '.join(repr(k) for k in self.entries_outside[:3])}")
@@ -126,7 +130,7 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
                 raise HpbenchError(f"{json_path}: entry for {path!r} has the box {box.tolist()}: not four finite "
                                    "numbers x1 y1 x2 y2 with x2 ≥ x1 and y2 ≥ y1")
             key = _kd_key(faces_in_key, path, entry)
-            types[str(entry.get("type", "—"))] += 1
+            types[str(entry.get("type", UNTYPED))] += 1
             if key not in position:
                 report.entries_without_sample.append(key)
                 continue

@@ -6,9 +6,10 @@ with the highest IoU with it wins, accepted when that IoU reaches ``min_iou``. A
 declares a face anchor (BIWI: the projected head centre) matches by it instead: a box must contain
 the point and the one whose centre is nearest to it wins (Sheka & Samun, Boosting of Head Pose
 Estimation by Knowledge Distillation, §4.2, relabel every dataset with one detector). A sample without
-an acceptable detection gets status ``fallback`` and the reference box: never dropped.
+an acceptable detection gets status ``fallback`` and the reference box: never dropped; the best
+detection it turned down (highest IoU, or nearest middle) is kept, with its score and IoU.
 
-Results go to ``bbox/yolo`` (+ ``_status``, ``_score``, ``_iou``) in the prepared file and to
+Results go to ``bbox/yolo`` (+ ``_status``, ``_score``, ``_iou``, ``_rejected``) in the prepared file and to
 ``bboxes/<dataset>.yolo.csv``. Long runs journal their rows in ``….csv.progress`` as they go; a run that
 finds one made with the same settings (weights, sizes, thresholds) on the same prepared file (its
 content digest) continues after the samples it already holds; otherwise it starts over.
@@ -20,6 +21,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -31,6 +33,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, open_prepared
 
 SOURCE = "yolo"
+REJECTED_COLUMNS = ("rejected_x1", "rejected_y1", "rejected_x2", "rejected_y2")  # the journal's extra columns
 
 
 def iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -44,23 +47,37 @@ def iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+class FaceChoice(NamedTuple):
+    """One image's face box: ``box`` is the detection chosen, or the reference box for a fallback;
+    ``score`` and ``iou`` (with the reference) are those of ``box``'s detection, or for a fallback of
+    the best detection it turned down, ``rejected`` (NaN where the detector found nothing)."""
+
+    box: np.ndarray
+    score: float
+    iou: float
+    status: str
+    rejected: np.ndarray
+
+
 def choose_face(boxes: np.ndarray, scores: np.ndarray, reference: np.ndarray, centre: np.ndarray | None = None,
-                min_iou: float = 0.1) -> tuple[np.ndarray, float, float, str]:
-    """(box, score, IoU with the reference, status) for one image's detections."""
+                min_iou: float = 0.1) -> FaceChoice:
+    """The face box of one image's detections (module docstring: the rules)."""
     boxes = np.asarray(boxes, float).reshape(-1, 4)
-    overlaps = iou(boxes, reference) if len(boxes) else np.zeros(0)
-    if centre is not None:
+    reference = np.asarray(reference, float)
+    if not len(boxes):
+        return FaceChoice(reference, float("nan"), float("nan"), "fallback", np.full(4, np.nan))
+    overlaps = iou(boxes, reference)
+    if centre is not None:  # the box must hold the anchor; the nearest middle wins (and, held or not, is the candidate)
         inside = (boxes[:, 0] <= centre[0]) & (centre[0] <= boxes[:, 2]) & (boxes[:, 1] <= centre[1]) & (centre[1] <= boxes[:, 3])
-        if inside.any():
-            middles = (boxes[:, :2] + boxes[:, 2:]) / 2
-            distance = np.where(inside, np.linalg.norm(middles - centre, axis=1), np.inf)
-            best = int(np.argmin(distance))
-            return boxes[best], float(scores[best]), float(overlaps[best]), "detected"
-    elif len(boxes):
+        distance = np.linalg.norm((boxes[:, :2] + boxes[:, 2:]) / 2 - centre, axis=1)
+        accepted = bool(inside.any())
+        best = int(np.argmin(np.where(inside, distance, np.inf) if accepted else distance))
+    else:
         best = int(np.argmax(overlaps))
-        if overlaps[best] >= min_iou:
-            return boxes[best], float(scores[best]), float(overlaps[best]), "detected"
-    return np.asarray(reference, float), float("nan"), float("nan"), "fallback"
+        accepted = bool(overlaps[best] >= min_iou)
+    if accepted:
+        return FaceChoice(boxes[best], float(scores[best]), float(overlaps[best]), "detected", np.full(4, np.nan))
+    return FaceChoice(reference, float(scores[best]), float(overlaps[best]), "fallback", boxes[best])
 
 
 def reference_and_anchors(data: HPFile) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -90,7 +107,7 @@ def _read_journal(path: Path, settings: dict) -> dict[str, dict]:
     rows = {}
     for row in csv.DictReader(lines[1:]):
         try:
-            [float(row[name]) for name in CSV_COLUMNS[1:7]]
+            [float(row[name]) for name in (*CSV_COLUMNS[1:7], *REJECTED_COLUMNS)]
         except (TypeError, ValueError):
             continue
         if row["status"] in ("detected", "fallback"):
@@ -116,7 +133,7 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
     done = _read_journal(journal, settings)
     todo = [i for i, key in enumerate(data.keys) if key not in done]
     if not done:  # none, or one made with other settings: its rows would mix two settings under one header
-        journal.write_text(_journal_header(settings) + "\n" + ",".join(CSV_COLUMNS) + "\n")
+        journal.write_text(_journal_header(settings) + "\n" + ",".join((*CSV_COLUMNS, *REJECTED_COLUMNS)) + "\n")
     with open(journal, "a", newline="") as handle, \
             tqdm(total=len(data), initial=len(data) - len(todo), unit="img", desc=f"relabel {dataset}",
                  disable=not progress) as bar:
@@ -126,12 +143,14 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
             detections = detector([data.image(i) for i in batch])
             for i, (boxes, scores) in zip(batch, detections):
                 centre = centres[i] if centres is not None else None
-                box, score, overlap, status = choose_face(boxes, scores, reference[i], centre, min_iou)
-                out.writerow([data.keys[i], *(repr(float(v)) for v in box), repr(score), repr(overlap), status])
+                face = choose_face(boxes, scores, reference[i], centre, min_iou)
+                out.writerow([data.keys[i], *(repr(float(v)) for v in face.box), repr(face.score), repr(face.iou),
+                              face.status, *(repr(float(v)) for v in face.rejected)])
             handle.flush()
             bar.update(len(batch))
     rows = _read_journal(journal, settings)
     boxes = np.array([[float(rows[k][c]) for c in ("x1", "y1", "x2", "y2")] for k in data.keys])
+    rejected = np.array([[float(rows[k][c]) for c in REJECTED_COLUMNS] for k in data.keys])
     score = np.array([float(rows[k]["score"]) for k in data.keys])
     overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])
     status = [rows[k]["status"] for k in data.keys]
@@ -139,7 +158,7 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
               "reference": reference_source, "min_iou": min_iou, "imgsz": detector.imgsz, "conf": conf}
     csv_path = write_box_csv(out_dir / f"{dataset}.{SOURCE}.csv", data.keys, boxes, status, score, overlap, header)
     data.close()
-    add_box_source(data.path, SOURCE, boxes, status, score, overlap, replace=True,
+    add_box_source(data.path, SOURCE, boxes, status, score, overlap, replace=True, rejected=rejected,
                    attrs={"weights_sha256": detector.sha256, "detector": "ultralytics YOLO"})
     journal.unlink()
     counts = Counter(status)

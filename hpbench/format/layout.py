@@ -43,12 +43,15 @@ class Layout:
     joint_names: tuple[str, ...] = ()
     depth: bool = False  # a depth map per sample, as a 16-bit PNG (millimetres)
     box_status: tuple[str, ...] = ()  # box sources with a per-sample status, score and IoU (detector boxes)
+    box_rejected: tuple[str, ...] = ()  # status sources that keep, per fallback, the detection they rejected
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if set(self.box_status) - set(self.box_sources):
             raise ValueError(f"box_status {self.box_status} must be among box_sources {self.box_sources}")
+        if set(self.box_rejected) - set(self.box_status):
+            raise ValueError(f"box_rejected {self.box_rejected} must be among box_status {self.box_status}")
         unknown = set(self.pose_angles) - set(ANGLE_NAMES)
         if unknown:
             raise ValueError(f"unknown angles {sorted(unknown)}")
@@ -57,12 +60,15 @@ class Layout:
                 raise ValueError(f"meta {name!r}: kind must be one of {list(META_KINDS)}, got {kind!r}")
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        raw = dataclasses.asdict(self)
+        if not raw["box_rejected"]:  # absent rather than empty: the layouts (and digests) of files made before it stay
+            del raw["box_rejected"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Layout":
         raw = json.loads(text)
-        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names", "box_status"):
+        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names", "box_status", "box_rejected"):
             raw[name] = tuple(raw.get(name, ()))
         return cls(**raw)
 
@@ -83,6 +89,7 @@ class Layout:
         for source in self.box_status:
             status, score, iou = box_status_keys(source)
             specs += [Field(status, "str"), Field(score, np.dtype("<f4")), Field(iou, np.dtype("<f4"))]
+        specs += [Field(rejected_box_key(source), np.dtype("<f8"), (4,)) for source in self.box_rejected]
         specs += [Field(f"meta/{name}", META_KINDS[kind]) for name, kind in sorted(self.meta.items())]
         if self.depth:
             specs.append(Field("depth/encoded", "bytes"))
@@ -123,6 +130,11 @@ class Field:
 def box_status_keys(source: str) -> tuple[str, str, str]:
     """The per-sample status, score and IoU keys of a detector box source."""
     return f"bbox/{source}_status", f"bbox/{source}_score", f"bbox/{source}_iou"
+
+
+def rejected_box_key(source: str) -> str:
+    """The key of the detections a detector box source rejected (a fallback's best candidate; NaN rows elsewhere)."""
+    return f"bbox/{source}_rejected"
 
 
 def prepared_path(data_dir: str | Path, dataset: str) -> Path:

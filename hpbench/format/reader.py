@@ -10,7 +10,15 @@ import h5py
 import numpy as np
 
 from hpbench.errors import HpbenchError
-from hpbench.format.layout import FORMAT_NAME, FORMAT_VERSION, FormatError, Layout, box_status_keys, prepared_path
+from hpbench.format.layout import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FormatError,
+    Layout,
+    box_status_keys,
+    prepared_path,
+    rejected_box_key,
+)
 
 
 def open_h5(path: str | Path) -> h5py.File:
@@ -106,12 +114,17 @@ class HPFile:
         return self._array(box_status_keys(source)[0]) if source in self.layout.box_status else None
 
     def box_quality(self, source: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per-sample (detector score, IoU with the reference box) of a detector box source (NaN for a
-        fallback), or None."""
+        """Per-sample (detector score, IoU with the reference box) of a detector box source, or None. A
+        fallback's values are those of the detection it rejected (NaN where the detector found nothing)."""
         if source not in self.layout.box_status:
             return None
         _, score, overlap = box_status_keys(source)
         return self._array(score), self._array(overlap)
+
+    def box_rejected(self, source: str) -> np.ndarray | None:
+        """(N, 4) the detection each fallback of a detector box source turned down (NaN rows for the
+        others and where nothing was detected), or None for a file relabelled before hpbench kept them."""
+        return self._array(rejected_box_key(source)) if source in self.layout.box_rejected else None
 
     def meta(self, name: str) -> np.ndarray:
         if name not in self.layout.meta:

@@ -18,13 +18,13 @@ from pathlib import Path
 import h5py
 
 from hpbench.format.digest import column, combine_digest, field_digest
-from hpbench.format.layout import FormatError, Layout, box_status_keys
+from hpbench.format.layout import FormatError, Layout, box_status_keys, rejected_box_key
 from hpbench.format.writer import create_key
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.provenance import utc_now
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-STATUS_SUFFIXES = ("_status", "_score", "_iou")
+STATUS_SUFFIXES = ("_status", "_score", "_iou", "_rejected")
 
 
 def check_source_name(source: str) -> None:
@@ -36,9 +36,10 @@ def check_source_name(source: str) -> None:
 
 
 def add_box_source(path: str | Path, source: str, boxes, status=None, score=None, iou=None,
-                   attrs: dict | None = None, replace: bool = False) -> str:
-    """Add (or replace) ``bbox/<source>`` with optional per-sample ``status`` / ``score`` / ``iou``;
-    returns the new content digest. ``replace`` allows overwriting a box the converter wrote."""
+                   attrs: dict | None = None, replace: bool = False, rejected=None) -> str:
+    """Add (or replace) ``bbox/<source>`` with optional per-sample ``status`` / ``score`` / ``iou`` and
+    ``rejected`` (with a status: the detection a fallback turned down, NaN rows elsewhere); returns the
+    new content digest. ``replace`` allows overwriting a box the converter wrote."""
     check_source_name(source)
     with atomic_path(path) as partial:
         try:
@@ -47,7 +48,7 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
         except OSError as err:
             raise FormatError(f"{path}: cannot be copied for the change ({err})") from None
         with handle as h5:
-            digest = _add(h5, path, source, boxes, status, score, iou, attrs, replace)
+            digest = _add(h5, path, source, boxes, (status, score, iou, rejected), attrs, replace)
     _note_in_report(Path(path), source, digest)
     return digest
 
@@ -68,8 +69,9 @@ def _note_in_report(path: Path, source: str, digest: str) -> None:
     write_text_atomic(report, json.dumps(content, indent=2) + "\n")
 
 
-def _add(h5: h5py.File, path, source, boxes, status, score, iou, attrs, replace: bool) -> str:
+def _add(h5: h5py.File, path, source, boxes, quality, attrs, replace: bool) -> str:
     """The change itself, on the open copy; returns the new content digest."""
+    status, score, iou, rejected = quality
     layout = Layout.from_json(h5.attrs["layout"])
     if source in layout.box_sources and not h5[f"bbox/{source}"].attrs.get("added") and not replace:
         raise FormatError(f"{path}: bbox/{source} is the dataset's own box, written by the converter; choose "
@@ -81,12 +83,16 @@ def _add(h5: h5py.File, path, source, boxes, status, score, iou, attrs, replace:
                           "is it an hpbench file? (hpbench verify says more)")
     sources = layout.box_sources + (() if source in layout.box_sources else (source,))
     with_status = tuple(s for s in layout.box_status if s != source) + ((source,) if status is not None else ())
-    new_layout = dataclasses.replace(layout, box_sources=sources, box_status=with_status)
+    with_rejected = tuple(s for s in layout.box_rejected if s != source) + (
+        (source,) if status is not None and rejected is not None else ())
+    new_layout = dataclasses.replace(layout, box_sources=sources, box_status=with_status, box_rejected=with_rejected)
     values = {f"bbox/{source}": boxes}
     if status is not None:
         values.update(zip(box_status_keys(source), (status, score, iou)))
+        if rejected is not None:
+            values[rejected_box_key(source)] = rejected
     fields = new_layout.fields()
-    for name in (f"bbox/{source}", *box_status_keys(source)):
+    for name in (f"bbox/{source}", *box_status_keys(source), rejected_box_key(source)):
         if name in h5:
             del h5[name]
     for name, rows in values.items():

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 
 from hpbench.format.digest import READ_BLOCK, FieldHasher, column, combine_digest, iter_blocks
-from hpbench.format.layout import IMAGE_FORMATS, Field, FormatError, Layout
+from hpbench.format.layout import IMAGE_FORMATS, Field, FormatError, Layout, rejected_box_key
 from hpbench.format.reader import open_h5
 from hpbench.io import write_text_atomic
 from hpbench.pose import ANGLE_NAMES, rotation_from_ypr
@@ -170,14 +170,14 @@ def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
             problems.append("landmarks/xy: a point with exactly one NaN coordinate")
         if np.any(np.isinf(xy)):
             problems.append("landmarks/xy: an infinite coordinate")
-    for source in layout.box_sources:
-        boxes = block[f"bbox/{source}"]
+    for name in [f"bbox/{source}" for source in layout.box_sources] + [rejected_box_key(s) for s in layout.box_rejected]:
+        boxes = block[name]
         missing = np.isnan(boxes).all(axis=1)  # a sample without this box is a row of NaN
         present = boxes[~missing]
         if not np.all(np.isfinite(present)):
-            problems.append(f"bbox/{source}: a row partly NaN or infinite")
+            problems.append(f"{name}: a row partly NaN or infinite")
         elif np.any(present[:, 2] < present[:, 0]) or np.any(present[:, 3] < present[:, 1]):
-            problems.append(f"bbox/{source}: x2 < x1 or y2 < y1")
+            problems.append(f"{name}: x2 < x1 or y2 < y1")
     if layout.task == "bodypose":
         xy, visible = block["joints/xy"], block["joints/visible"]
         if np.any(visible & ~np.isfinite(xy).all(axis=-1)):
