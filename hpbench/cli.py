@@ -171,6 +171,34 @@ def _cache_option(parser) -> None:
                              "the crop rule draws nothing at random; $HPBENCH_CACHE/crops)")
 
 
+def _search(commands) -> None:
+    search = _command(commands, "search", "hpbench.search.run:search",
+                      "evolutionary search of a small head over a frozen backbone (searches/*.yaml, docs/SEARCH.md)",
+                      "hpbench search head-search-synthetic --protocol synthetic-7030 --optimizer cmaes --budget 30 "
+                      "--backbone hpbench-demo/runs/demo-hopenet/model.pt")
+    search.add_argument("recipe_name", metavar="RECIPE", help="search recipe file or name (head-search, "
+                        "head-search-synthetic)")
+    search.add_argument("--protocol", dest="protocol_name", required=True,
+                        help="a protocol with train and validation splits (300wlp-7030, synthetic-7030)")
+    search.add_argument("--optimizer", default="cmaes", choices=("cmaes", "ga", "pso", "cobyqa", "random", "bobyqa"),
+                        help="cmaes (cma), ga and pso (pymoo), cobyqa (scipy; BOBYQA's successor), random (default: "
+                             "cmaes; all but random and cobyqa need the [search] extra)")
+    search.add_argument("--budget", type=_positive_int, help="objective evaluations (default: the recipe's)")
+    search.add_argument("--backbone", help="the backbone's weights: an hpbench checkpoint, or a state dict with --arch")
+    search.add_argument("--arch", help="the backbone's architecture (default: the recipe's)")
+    search.add_argument("--pretrained", help="local weights for the recipe's architecture (its config's pretrained)")
+    search.add_argument("--layer", help="the module to cut the backbone at (default: the recipe's)")
+    search.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
+    search.add_argument("--out", help="run folder (default: runs/search-RECIPE-PROTOCOL); its OPTIMIZER.jsonl log "
+                        "resumes an interrupted search")
+    search.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value (repeatable), e.g. candidate.epochs=3")
+    search.add_argument("--retrain-epochs", type=int, help="epochs to retrain the winner (0: none; default: the recipe's)")
+    search.add_argument("--device", default="cpu", help="where the backbone computes the features (default: cpu)")
+    _workers_option(search)
+    _trust_option(search, "--backbone")
+
+
 def _demo(commands) -> None:
     demo = _command(commands, "demo", "hpbench.demo:run_demo",
                     "the whole pipeline on synthetic data: synth, prepare, train, evaluate",
@@ -267,12 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
                "  hpbench bboxes relabel aflw2000 --weights yolo.pt   one detector's face boxes\n"
                "  hpbench train hopenet-alpha2 --protocol 1           a baseline recipe on a protocol\n"
                "  hpbench evaluate runs/hopenet-alpha2-p1/model.pt --protocol 1\n"
+               "  hpbench search head-search --protocol 300wlp-7030       a small head over a frozen backbone\n"
                "  hpbench demo                                        all of it on synthetic heads\n"
                "hpbench COMMAND --help describes each command.")
     parser.add_argument("--version", action="version", version=f"hpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _compare, _train, _demo, _leaderboard, _detector,
-                _bboxes, _models):
+    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _compare, _train, _search, _demo, _leaderboard,
+                _detector, _bboxes, _models):
         add(commands)
     return parser
 

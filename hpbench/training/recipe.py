@@ -40,7 +40,7 @@ class Recipe:
     notes: str = ""
 
 
-def _set_dotted(raw: dict, dotted: str, value) -> None:
+def set_dotted(raw: dict, dotted: str, value) -> None:
     *parents, leaf = dotted.split(".")
     node = raw
     for name in parents:
@@ -62,7 +62,7 @@ def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Re
         if "=" not in item:
             raise HpbenchError(f"--set {item!r}: expected key=value")
         key, text = item.split("=", 1)
-        _set_dotted(raw, key.strip(), yaml.safe_load(text))
+        set_dotted(raw, key.strip(), yaml.safe_load(text))
     unknown = set(raw) - RECIPE_KEYS
     if unknown:
         raise HpbenchError(f"{path}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
