@@ -21,7 +21,7 @@ from recording import record
 
 from hpbench.converters.prepare import prepare
 from hpbench.data.headpose import dataset_for
-from hpbench.demo import mean_predictor_mae
+from hpbench.evaluation.analysis import mean_predictor_errors
 from hpbench.evaluation.evaluate import evaluate
 from hpbench.models.hmtl import pretext_accuracy
 from hpbench.models.loading import load_model
@@ -57,12 +57,12 @@ def main() -> None:
                  "scheduler=null", "augment.colour=false", f"model.pretext={args.task}", f"model.grid={args.grid}",
                  f"loss.pretext_weight={args.pretext_weight}"]
     print("overrides:", " ".join(overrides))
-    baseline = mean_predictor_mae(data / "300w_lp.h5", data / "aflw2000.h5")
+    protocol = load_protocol("synthetic")
+    (test,) = select(protocol, "test", data)
+    baseline = mean_predictor_errors(protocol, data, {"aflw2000": test.data.ypr[test.indices]})[0]["aflw2000"]
     results = {"train": args.train, "test": args.test, "epochs": args.epochs, "batch": args.batch,
                "overrides": overrides,
                "mean_predictor_mae": round(baseline, 3), "variants": {}}
-    protocol = load_protocol("synthetic")
-    (test,) = select(protocol, "test", data)
     for label in (name.strip() for name in args.variants.split(",")):
         variant = VARIANTS[label]
         started = time.perf_counter()

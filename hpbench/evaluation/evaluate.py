@@ -132,7 +132,8 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         protocol=ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
                              protocol.test_split),
         model=ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
-                        round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device)),
+                        round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device),
+                        round(model.memory_mb, 3)),
         evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
                                       batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
                                       if spec else None, preprocessing.resize_kernel,

@@ -26,8 +26,8 @@ from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
-TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "protocol_version", "hpbench_version", "code_commit",
-                    "weights_sha256", "date", "reference", "variant", "note")
+TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "memory_mb", "protocol_version", "hpbench_version",
+                    "code_commit", "weights_sha256", "date", "reference", "variant", "note")
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Row:
     box_source: str = ""
     params_m: float | None = None
     gflops: float | None = None
+    memory_mb: float | None = None
     protocol_version: int | None = None
     hpbench_version: str = ""
     code_commit: str = ""
@@ -169,7 +170,8 @@ def load_records(folder: Path) -> list[Row]:
             protocol=protocol.name, model=name,
             source="reproduced (synthetic data)" if spec.synthetic else "reproduced",
             results=results, comparable=not reasons, stale=stale, box_source=", ".join(box_sources),
-            params_m=model.parameters_m, gflops=model.gflops, protocol_version=int(protocol.version),
+            params_m=model.parameters_m, gflops=model.gflops, memory_mb=model.memory_mb,
+            protocol_version=int(protocol.version),
             hpbench_version=record.environment["hpbench_version"], code_commit=record.environment["code_commit"],
             weights_sha256=model.sha256, date=record.date, reference=path.name, note="; ".join(notes),
             keys_sha256={d: r.keys_sha256 for d, r in record.results.items()},
@@ -215,7 +217,8 @@ def protocol_csv(protocol: str, rows: list[Row]) -> str:
         for dataset in datasets:
             values = row.results.get(dataset, {})
             cells += [_number(values.get(column)) for column in COLUMNS_PER_DATASET]
-        cells += [row.box_source, _number(row.params_m, 3), _number(row.gflops, 3), row.protocol_version or "",
+        cells += [row.box_source, _number(row.params_m, 3), _number(row.gflops, 3), _number(row.memory_mb, 3),
+                  row.protocol_version or "",
                   row.hpbench_version, row.code_commit, row.weights_sha256, row.date, row.reference, row.variant,
                   row.note]
         out.writerow(cells)
@@ -246,7 +249,9 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
         values = [r.results.get(column[0], {}).get(column[1]) for r in ranked]
         values = [v for v in values if v is not None]
         best[column] = min(values) if values else None
+    sized = any(r.params_m is not None for r in rows)  # records measure their models; reported rows do not
     headers = ["model", "source"] + [f"{d} {c if c != 'mae' else 'MAE'}" for d, c in columns] + ["n", "boxes"]
+    headers += ["M params · GFLOPs · MB"] if sized else []
 
     def cells(row: Row, bold: bool) -> list[str]:
         out = []
@@ -255,7 +260,8 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
             text = _number(value)
             out.append(f"**{text}**" if bold and value is not None and value == best[column] else text)
         counts = [_number(row.results.get(d, {}).get("n_eval")) for d in datasets]
-        return out + ["/".join(c or "—" for c in counts), row.box_source or "—"]
+        size = [" · ".join(_number(v, 3) or "—" for v in (row.params_m, row.gflops, row.memory_mb))] if sized else []
+        return out + ["/".join(c or "—" for c in counts), row.box_source or "—"] + size
 
     table, footnotes = [], []
     for row in ranked:

@@ -37,6 +37,7 @@ class ModelInfo:
     kind: str = ""  # a key of hpbench.models.loading.FORMATS
     parameters_m: float | None = None
     gflops: float | None = None
+    memory_mb: float | None = None  # the weights' footprint (parameters and buffers), 2^20 bytes per MB
 
 
 @dataclass

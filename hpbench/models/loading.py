@@ -80,6 +80,16 @@ class LoadedModel:
         count = getattr(self.module, "parameter_count", None)  # ONNX: the graph's initializers
         return (count if count is not None else sum(p.numel() for p in self.module.parameters())) / 1e6
 
+    @property
+    def memory_mb(self) -> float:
+        """The weights' memory footprint in MB (2^20 bytes): parameters and buffers at their dtype's size
+        (an ONNX graph's initializers counted as float32)."""
+        count = getattr(self.module, "parameter_count", None)
+        if count is not None:
+            return count * 4 / 2**20
+        tensors = [*self.module.parameters(), *self.module.buffers()]
+        return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
 
 def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor, convention: str = "hpbench",
                      preprocessing: Preprocessing = Preprocessing(), crop: str | None = None) -> None:

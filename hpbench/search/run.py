@@ -107,7 +107,8 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
                "optimizer": optimizer, "budget": budget, "evaluations": objective.calls,
                "trained": sum(not e.get("cached") for e in objective.entries),
                "seconds": round(sum(e["seconds"] for e in objective.entries), 1),
-               "backbone": {**spec, "weights": backbone_id, "layer": layer, "features": list(features["train"].shape)},
+               "backbone": {**spec, "weights": backbone_id, "layer": layer, "features": list(features["train"].shape),
+                            "counts": {split: len(f.values) for split, f in features.items()}},
                "best": best, "pictures": pictures}
     epochs = recipe.retrain.get("epochs", 0) if retrain_epochs is None else retrain_epochs
     if epochs:
