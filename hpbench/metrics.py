@@ -176,6 +176,16 @@ def pckh(predicted, truth, visible, head_boxes, alpha: float = 0.5) -> KeypointA
     return keypoint_accuracy(predicted, truth, visible, head_sizes(head_boxes), alpha, MPII_PCKH_EXCLUDED)
 
 
+def keypoint_scores(text: str, predicted, truth, visible, head_boxes=None) -> KeypointAccuracy:
+    """The KeypointAccuracy (overall and per joint) of a body-pose metric named as in a protocol."""
+    metric, parameters = parse_metric(text)
+    if metric.name == "pckh":
+        return pckh(predicted, truth, visible, head_boxes, **parameters)
+    if metric.name == "pck":
+        return pck(predicted, truth, visible, **parameters)
+    raise HpbenchError(f"metric {text!r} does not score joints")
+
+
 def _pck_score(predicted, truth, visible, alpha: float) -> dict[str, float]:
     return {f"pck@{alpha:g}": pck(predicted, truth, visible, alpha).mean}
 

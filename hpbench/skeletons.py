@@ -21,3 +21,18 @@ LSP_TORSO = (LSP14.index("left_shoulder"), LSP14.index("right_hip"))  # PCK's re
 MPII_PCKH_EXCLUDED = (MPII16.index("pelvis"), MPII16.index("thorax"))  # (6, 7), left out of the PCKh mean
 
 assert [MPII16[i].replace("upper_", "") for i in LSP_FROM_MPII] == list(LSP14)
+
+# The bones drawn between joints, by name; a scheme draws those whose two joints it has.
+BONES: tuple[tuple[str, str], ...] = (
+    ("right_ankle", "right_knee"), ("right_knee", "right_hip"), ("left_ankle", "left_knee"), ("left_knee", "left_hip"),
+    ("right_hip", "left_hip"), ("right_wrist", "right_elbow"), ("right_elbow", "right_shoulder"),
+    ("left_wrist", "left_elbow"), ("left_elbow", "left_shoulder"), ("right_shoulder", "left_shoulder"),
+    ("neck", "head_top"), ("upper_neck", "head_top"), ("thorax", "upper_neck"), ("pelvis", "thorax"),
+    ("right_shoulder", "neck"), ("left_shoulder", "neck"),
+)
+
+
+def bones(joint_names: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The BONES of a joint scheme as pairs of its joint indices."""
+    index = {name: i for i, name in enumerate(joint_names)}
+    return [(index[a], index[b]) for a, b in BONES if a in index and b in index]

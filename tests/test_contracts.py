@@ -84,10 +84,16 @@ def test_every_converter_declares_what_later_steps_read(dataset):
 # ---------------------------------------------------------------------------------------------- models
 
 
+# what a model needs besides its input size: a searched head is built on a named backbone cut
+REQUIRED_CONFIG = {"searched.head": {"backbone": {"arch": "hopenet.resnet18"}, "layer": "backbone.model.layer2",
+                                     "genome": [0.5] * 13, "in_channels": 128}}
+
+
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_registered_model(name):
     torch.manual_seed(0)
-    model = create_model(name, input_size=32)
+    config = {"input_size": 32, **REQUIRED_CONFIG.get(name, {})}
+    model = create_model(name, **config)
     images = torch.randn(2, 3, 32, 32)
     outputs = model(images)
     tensors = outputs.values() if isinstance(outputs, dict) else [outputs]
@@ -96,12 +102,16 @@ def test_every_registered_model(name):
     groups = model.parameter_groups()
     assert sorted(id(p) for ps in groups.values() for p in ps) == sorted(id(p) for p in model.parameters())
     model.eval()
-    convention = get_convention(model.convention)  # every model names a known convention
     with torch.no_grad():
         angles = model.predict(images)
-    assert angles.shape == (2, *convention.value_shape) and torch.isfinite(angles).all()
+    if model.task == "bodypose":  # belief maps per stage at stride 8; joints in input pixels
+        assert outputs.shape[1:] == (2, model.maps, 4, 4) and angles.shape == (2, model.joints, 2)
+        assert ((angles >= 0) & (angles <= 32)).all()
+    else:
+        convention = get_convention(model.convention)  # every head-pose model names a known convention
+        assert angles.shape == (2, *convention.value_shape) and torch.isfinite(angles).all()
     assert model.arch == name and model.preprocessing.input_size == 32
-    clone = create_model(name, input_size=32)
+    clone = create_model(name, **config)
     clone.load_state_dict(model.state_dict())  # the state dict names are stable
     if model.rvc_head is not None:  # RvC models: bins, logits and the decoding of averaged probabilities
         with torch.no_grad():
@@ -129,6 +139,8 @@ def _take_a_step(name, *overrides):
     recipe = load_recipe(name, ("model.input_size=32", *overrides))
     assert recipe.source and recipe.epochs > 0 and recipe.batch_size > 0
     model = create_model(recipe.arch, **recipe.model)
+    if model.task == "bodypose":
+        return _take_a_body_step(recipe, model)
     loss = LOSSES.get(recipe.loss["name"])(model, **{k: v for k, v in recipe.loss.items() if k != "name"})
     optimizer = build_optimizer(model.parameter_groups(), recipe.optimizer)
     build_scheduler(optimizer, recipe.scheduler)
@@ -145,6 +157,36 @@ def _take_a_step(name, *overrides):
         items = [PretextTargets([{"image": image}], pretext)[0] for image in batch["image"]]
         batch = {**batch, **{key: torch.stack([item[key] for item in items]) for key in items[0]}}
     value = PoseObjective(loss, model.convention, model.preprocessing)(model, batch, "cpu")
+    optimizer.zero_grad()
+    value.backward()
+    optimizer.step()
+    assert torch.isfinite(value)
+
+
+def _take_a_body_step(recipe, model):
+    """A body-pose recipe's step on the batch hpbench.training.bodypose's Datasets give."""
+    from hpbench.data.bodypose import BodyAugmentation
+    from hpbench.data.jigsaw import JigsawPuzzles, position_heatmaps
+    from hpbench.models.cpm import TRANSFER_LAYERS
+    from hpbench.training.bodypose import BODY_LOSSES, BodyObjective
+    from hpbench.training.recipe import checked_keywords
+
+    assert recipe.loss["name"] in BODY_LOSSES
+    if recipe.augment is not None:
+        BodyAugmentation(**recipe.augment)
+    if recipe.transfer is not None:
+        assert recipe.transfer["layers"] in TRANSFER_LAYERS and isinstance(recipe.transfer["fixed"], bool)
+    if recipe.early_stopping is not None:
+        assert recipe.early_stopping["patience"] > 0
+    batch = {"image": torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)}
+    if recipe.jigsaw is not None:
+        checked_keywords("jigsaw", JigsawPuzzles, recipe.jigsaw)
+        perms = torch.stack([torch.randperm(9) for _ in range(2)])
+        batch.update(perm=perms, heatmaps=torch.stack([torch.from_numpy(position_heatmaps(p.numpy(), 4)) for p in perms]))
+    else:
+        batch["heatmaps"] = torch.rand(2, model.maps, 4, 4)
+    optimizer = build_optimizer(model.parameter_groups(), recipe.optimizer)
+    value = BodyObjective(model.preprocessing, recipe.loss["name"])(model, batch, "cpu")
     optimizer.zero_grad()
     value.backward()
     optimizer.step()

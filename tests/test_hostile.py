@@ -102,41 +102,42 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_the_relabel_journal_drops_a_torn_line_and_restarts_on_other_settings(prepared_aflw2000, tmp_path,
                                                                             private_cache):
     from hpbench.bboxes import relabel as module
-    from hpbench.format import HPFile
-    from hpbench.provenance import file_sha256
     from tests.hostile_cases import WEIGHTS
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "aflw2000.h5").write_bytes(prepared_aflw2000.read_bytes())
     calls: list[int] = []
+    kill_after: list[int | None] = [None]
     original = module.Detector.__call__
 
     def counted(self, images):
+        if len(calls) == kill_after[0]:
+            raise KeyboardInterrupt  # the run is killed before this batch
         calls.append(len(images))
         return original(self, images)
 
     module.Detector.__call__ = counted
     try:
-        module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=160, progress=False)
+        module.relabel("aflw2000", WEIGHTS, data, tmp_path / "whole", batch_size=8, imgsz=160, progress=False)
+        whole = (tmp_path / "whole/aflw2000.yolo.csv").read_text()
+        samples = sum(calls)
+        kill_after[0], calls[:] = 2, []
+        with pytest.raises(KeyboardInterrupt):
+            module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=160, progress=False)
         journal = tmp_path / "boxes/aflw2000.yolo.csv.progress"
-        rows = (tmp_path / "boxes/aflw2000.yolo.csv").read_text().splitlines()
-        assert not journal.exists()
-        # a killed run: the header, the columns, 10 rows and a torn eleventh
-        header = module._journal_header({"weights_sha256": file_sha256(WEIGHTS), "imgsz": 160, "conf": 0.25,
-                                         "iou": 0.5, "min_iou": 0.1, "reference": "landmarks",
-                                         "file_sha256": HPFile(data / "aflw2000.h5").attrs["content_sha256"]})
-        body = [line for line in rows if not line.startswith("#")]
-        torn = body[11][: len(body[11]) // 2]
-        journal.write_text("\n".join([header, *body[:11], torn]))
-        calls.clear()
+        lines = journal.read_text().splitlines(keepends=True)
+        assert len(lines) == 2 + 16  # the settings, the columns and two batches of rows
+        journal.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # the last row torn
+        kill_after[0], calls[:] = None, []
         module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=160, progress=False)
-        assert sum(calls) == len(body) - 11  # the torn row is done again, the ten whole ones are not
-        assert (tmp_path / "boxes/aflw2000.yolo.csv").read_text().splitlines()[-5:] == rows[-5:]
-        journal.write_text("\n".join([header, *body[:11]]) + "\n")
+        assert sum(calls) == samples - 15  # the torn row is done again, the fifteen whole ones are not
+        assert (tmp_path / "boxes/aflw2000.yolo.csv").read_text() == whole
+        assert not journal.exists()
+        journal.write_text("".join(lines[:-1]))
         calls.clear()
         module.relabel("aflw2000", WEIGHTS, data, tmp_path / "boxes", batch_size=8, imgsz=128, progress=False)
-        assert sum(calls) == len(body) - 1  # another --imgsz: every sample again, nothing mixed
+        assert sum(calls) == samples  # another --imgsz: every sample again, nothing mixed
     finally:
         module.Detector.__call__ = original
 

@@ -78,6 +78,18 @@ def test_seed_000_tables_2_and_4(seeds):
         assert row["results"]["xgaze"] == {"yaw": float(yaw), "pitch": float(pitch), "mae": float(mean)}
 
 
+def test_seed_002_losses_of_tables_4_1_to_4_4(seeds):
+    """CPM-SSL's minimum test losses: each reported row's number is its row of its table in the text."""
+    text = (seeds / "002_535a64f2a62797c8.txt").read_text()
+    rows = [r for r in _reported() if r["source"]["paper"] == "seed002"]
+    assert [r["source"]["table"] for r in rows] == ["4.1", "4.2", "4.2", "4.3", "4.3", "4.4", "4.4"]
+    for row in rows:
+        before = text.split(f"**Table {row['source']['table']}:**")[0][-300:]
+        (cells,) = [line.split("\t") for line in before.splitlines() if line.startswith(row["source"]["row"] + "\t")]
+        assert row["results"] == {"lsp": {"loss": float(cells[2])}} and row["protocol"] == "lsp-cpm"
+        assert "not a PCK" in row["note"]
+
+
 def test_committed_leaderboards_are_up_to_date():
     assert check() == []
 

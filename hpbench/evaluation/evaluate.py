@@ -1,5 +1,7 @@
 """``hpbench evaluate MODEL --protocol N``: predictions on a protocol's test sets, metrics, a record.
 
+Body-pose protocols go to hpbench.evaluation.bodypose; the rest of this module is head pose.
+
 ``predict_dataset`` and ``score`` are the scoring path shared with validation during training: the
 protocol's ``metrics`` list (hpbench.metrics), measured in its ``score_convention``. ``evaluate``
 returns a ``ResultRecord`` (hpbench.evaluation.records).
@@ -99,12 +101,17 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     error-against-angle plot and the worst predictions of each test set."""
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
     protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
-    if protocol.task != "headpose":
-        raise HpbenchError(f"protocol {protocol.name} scores body pose; hpbench evaluate scores head-pose models")
     device = device or default_device()
-    selections = select(protocol, protocol.test_split, data_dir)
     model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device,
                        override_convention=override_convention)
+    if protocol.task == "bodypose":
+        from hpbench.evaluation.bodypose import evaluate_bodypose
+
+        return evaluate_bodypose(model, protocol, data_dir, device, batch_size, workers, save_predictions, analysis,
+                                 progress)
+    if getattr(model.module, "task", "headpose") != "headpose":
+        raise HpbenchError(f"{model_path} is a body-pose model ({model.arch}); protocol {protocol.name} scores head pose")
+    selections = select(protocol, protocol.test_split, data_dir)
     preprocessing = model.preprocessing_for(protocol.input_size, own=model_preprocessing)
     crop = crop or (model.crop if model_preprocessing else None) or protocol.crop
     predict = EnsemblePredictor(model.module, spec) if spec else model.predict
@@ -129,11 +136,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     if save_predictions:
         write_predictions(save_predictions, all_predictions)
     return ResultRecord(
-        protocol=ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
-                             protocol.test_split),
-        model=ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
-                        round(model.parameters_m, 3), gflops(model, preprocessing.input_size, device),
-                        round(model.memory_mb, 3)),
+        *record_head(protocol, results, model, preprocessing.input_size, device),
         evaluation=EvaluationSettings(crop, preprocessing.input_size, preprocessing.colour, boxes or "protocol", device,
                                       batch_size, {"pad": spec.pad, "stride": spec.stride, "crops": spec.size}
                                       if spec else None, preprocessing.resize_kernel,
@@ -142,6 +145,15 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         date=utc_now(),
         results=results,
     )
+
+
+def record_head(protocol: Protocol, results: dict, model: LoadedModel, input_size: int,
+                device: str) -> tuple[ProtocolRef, ModelInfo]:
+    """What a record says of its protocol (with the scored key lists) and of its model file."""
+    return (ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
+                        protocol.test_split),
+            ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
+                      round(model.parameters_m, 3), gflops(model, input_size, device), round(model.memory_mb, 3)))
 
 
 def gflops(model: LoadedModel, input_size: int, device: str) -> float | None:
@@ -205,7 +217,12 @@ def evaluate_and_report(model: str, protocol: str | None = None, test: str | Non
             raise HpbenchError("--record ranks a record under its protocol; a --test file has none")
         protocol, options["data_dir"] = file_protocol(test, options.pop("boxes", None))
     result = evaluate(model, protocol, **options)
-    print(results_table(result))
+    if any(r.per_joint for r in result.results.values()):
+        from hpbench.evaluation.bodypose import bodypose_table
+
+        print(bodypose_table(result))
+    else:
+        print(results_table(result))
     print(f"record: {result.write(out or result.default_path)}")
     if record is not None:
         from hpbench.evaluation.leaderboard import leaderboards_dir

@@ -26,6 +26,7 @@ from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
+BODY_COLUMNS_PER_DATASET = ("loss", "n_eval")  # after the protocol's metrics (pck@0.2 or pckh@0.5)
 TRAILING_COLUMNS = ("box_source", "params_m", "gflops", "memory_mb", "protocol_version", "hpbench_version",
                     "code_commit", "weights_sha256", "date", "reference", "variant", "note")
 
@@ -52,12 +53,39 @@ class Row:
     note: str = ""
     keys_sha256: dict[str, str] = field(default_factory=dict)  # a record's test key lists, per dataset
 
-    def mean_error(self, datasets: list[str]) -> float:
+    def rank_value(self, datasets: list[str], board: "Board") -> tuple[float, float]:
+        """The sort key: the board's primary value on the first test set that has it (negated where
+        higher is better), then the loss (body pose: the reported rows have only it)."""
+        primary = loss = math.inf
         for dataset in datasets:
-            value = self.results.get(dataset, {}).get("mae")
-            if value is not None:
-                return value
-        return math.inf
+            values = self.results.get(dataset, {})
+            if primary == math.inf and values.get(board.primary) is not None:
+                primary = -values[board.primary] if board.higher_is_better else values[board.primary]
+            if loss == math.inf and values.get("loss") is not None:
+                loss = values["loss"]
+        return primary, loss
+
+
+@dataclass(frozen=True)
+class Board:
+    """What a protocol's tables show per test set: (key, header, higher is better) columns, the
+    primary one (the ranking and the chart), and the CSV's columns."""
+
+    columns: tuple[tuple[str, str, bool], ...]
+    primary: str
+    higher_is_better: bool
+    csv_columns: tuple[str, ...]
+    unit: str
+
+
+def board_for(protocol: str) -> Board:
+    spec = load_protocol(protocol)
+    if spec.task == "bodypose":
+        metrics = tuple((m, m.upper(), True) for m in spec.metrics)
+        return Board((*metrics, ("loss", "loss", False)), spec.metrics[0], True,
+                     (*spec.metrics, *BODY_COLUMNS_PER_DATASET), "share of joints within the threshold")
+    return Board((("yaw", "yaw", False), ("pitch", "pitch", False), ("roll", "roll", False), ("mae", "MAE", False)),
+                 "mae", False, COLUMNS_PER_DATASET, "MAE (degrees)")
 
 
 def leaderboards_dir() -> Path:
@@ -195,8 +223,8 @@ def _number(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def _sorted(rows: list[Row], datasets: list[str]) -> list[Row]:
-    return sorted(rows, key=lambda r: (not r.comparable, r.stale, r.mean_error(datasets), r.model, r.source,
+def _sorted(rows: list[Row], datasets: list[str], board: Board) -> list[Row]:
+    return sorted(rows, key=lambda r: (not r.comparable, r.stale, r.rank_value(datasets, board), r.model, r.source,
                                        r.reference))
 
 
@@ -206,17 +234,18 @@ def _datasets(protocol: str) -> list[str]:
 
 
 def protocol_csv(protocol: str, rows: list[Row]) -> str:
-    datasets = _datasets(protocol)
+    datasets, board = _datasets(protocol), board_for(protocol)
+    shares = {key for key, _, higher in board.columns if higher}  # PCK-like columns get four digits
     header = ["protocol", "model", "source", "status", "comparable"]
-    header += [f"{d}_{c}" for d in datasets for c in COLUMNS_PER_DATASET] + list(TRAILING_COLUMNS)
+    header += [f"{d}_{c}" for d in datasets for c in board.csv_columns] + list(TRAILING_COLUMNS)
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
     out.writerow(header)
-    for row in _sorted(rows, datasets):
+    for row in _sorted(rows, datasets, board):
         cells = [protocol, row.model, row.source, "stale" if row.stale else "current", "yes" if row.comparable else "no"]
         for dataset in datasets:
             values = row.results.get(dataset, {})
-            cells += [_number(values.get(column)) for column in COLUMNS_PER_DATASET]
+            cells += [_number(values.get(column), 4 if column in shares else 2) for column in board.csv_columns]
         cells += [row.box_source, _number(row.params_m, 3), _number(row.gflops, 3), _number(row.memory_mb, 3),
                   row.protocol_version or "",
                   row.hpbench_version, row.code_commit, row.weights_sha256, row.date, row.reference, row.variant,
@@ -226,8 +255,11 @@ def protocol_csv(protocol: str, rows: list[Row]) -> str:
 
 
 def _named(row: Row) -> str:
-    """The model cell: a reproduced row also names its weights (two runs of one architecture differ)."""
-    return f"{row.model} ({row.weights_sha256[:8]})" if row.weights_sha256 else row.model
+    """The model cell: a reproduced row also names its weights (two runs of one architecture differ), a
+    reported one its variant where rows of one method differ in it."""
+    if row.weights_sha256:
+        return f"{row.model} ({row.weights_sha256[:8]})"
+    return f"{row.model} · {row.variant}" if row.variant else row.model
 
 
 def _ranked(row: Row) -> bool:
@@ -239,18 +271,20 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     column in bold), then the rows shown apart with the reason each cannot be ranked."""
     from tabulate import tabulate
 
-    spec = load_protocol(protocol)
+    spec, board = load_protocol(protocol), board_for(protocol)
     datasets = _datasets(protocol)
-    ordered = _sorted(rows, datasets)
-    columns = [(d, c) for d in datasets for c in ("yaw", "pitch", "roll", "mae")]
+    ordered = _sorted(rows, datasets, board)
+    columns = [(d, key) for d in datasets for key, _, _ in board.columns]
+    higher = {key: up for key, _, up in board.columns}
     ranked, apart = [r for r in ordered if _ranked(r)], [r for r in ordered if not _ranked(r)]
     best = {}
     for column in columns:
         values = [r.results.get(column[0], {}).get(column[1]) for r in ranked]
         values = [v for v in values if v is not None]
-        best[column] = min(values) if values else None
+        best[column] = (max if higher[column[1]] else min)(values) if values else None
     sized = any(r.params_m is not None for r in rows)  # records measure their models; reported rows do not
-    headers = ["model", "source"] + [f"{d} {c if c != 'mae' else 'MAE'}" for d, c in columns] + ["n", "boxes"]
+    headers = ["model", "source"] + [f"{d} {label}" for d in datasets for _, label, _ in board.columns]
+    headers += ["n", "boxes"]
     headers += ["M params · GFLOPs · MB"] if sized else []
 
     def cells(row: Row, bold: bool) -> list[str]:
@@ -267,8 +301,9 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     for row in ranked:
         marks = ""
         if row.note:
-            footnotes.append(row.note)
-            marks = f" [{len(footnotes)}]"
+            if row.note not in footnotes:  # one footnote for rows that share a note
+                footnotes.append(row.note)
+            marks = f" [{footnotes.index(row.note) + 1}]"
         table.append([_named(row) + marks, row.source, *cells(row, bold=True)])
     lines = [f"## {spec.name} — {spec.title} (v{spec.version})", "",
              tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
@@ -284,29 +319,34 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
 
 
 def _label(row: Row) -> str:
-    """A row's name on the chart, with its source."""
-    return f"{_named(row)} ({row.source})"
+    """A row's name on the chart, with its source (a long variant cut to fit)."""
+    name = _named(row)
+    return f"{name if len(name) <= 70 else name[:69] + '…'} ({row.source})"
 
 
 def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
-    """Horizontal bars of the MAE per test dataset, each bar labelled with its value; the ranked rows
-    first, then (hatched, grey labels, below a line) the rows shown apart."""
+    """Horizontal bars of the primary metric per test dataset (MAE; body pose: PCK, or the loss where
+    no row has a PCK), each bar labelled with its value; the ranked rows first, then (hatched, grey
+    labels, below a line) the rows shown apart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = _datasets(protocol)
-    ordered = [r for r in _sorted(rows, datasets) if any("mae" in r.results.get(d, {}) for d in datasets)]
+    datasets, board = _datasets(protocol), board_for(protocol)
+    metric, unit, higher = board.primary, board.unit, board.higher_is_better
+    if not any(metric in r.results.get(d, {}) for r in rows for d in datasets):
+        metric, unit, higher = "loss", "loss (the CPM release's unit)", False
+    ordered = [r for r in _sorted(rows, datasets, board) if any(metric in r.results.get(d, {}) for d in datasets)]
     ordered = [r for r in ordered if _ranked(r)] + [r for r in ordered if not _ranked(r)]
     slot = 0.2 * len(datasets) + 0.12  # inches per row
     figure, axis = plt.subplots(figsize=(11, 1.4 + slot * len(ordered)), dpi=100)
     bar = 0.8 / len(datasets)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    largest = max((r.results.get(d, {}).get("mae", 0) for r in ordered for d in datasets), default=1)
+    largest = max((r.results.get(d, {}).get(metric, 0) for r in ordered for d in datasets), default=1) or 1
     for k, dataset in enumerate(datasets):
         for i, row in enumerate(ordered):
-            value = row.results.get(dataset, {}).get("mae")
+            value = row.results.get(dataset, {}).get(metric)
             if value is None:
                 continue
             apart = not _ranked(row)
@@ -326,8 +366,9 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
         else ""
     axis.set_ylim(len(ordered) - 0.2, -0.6)
     axis.set_xlim(0, largest * 1.1)
-    axis.set_xlabel(f"MAE (degrees){apart}", fontsize=10)
-    axis.set_title(f"{protocol}: mean absolute error per test set (lower is better)", fontsize=11)
+    axis.set_xlabel(f"{unit}{apart}", fontsize=10)
+    name = "mean absolute error" if metric == "mae" else metric.upper() if metric != "loss" else "loss"
+    axis.set_title(f"{protocol}: {name} per test set ({'higher' if higher else 'lower'} is better)", fontsize=11)
     handles, labels = axis.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     axis.legend(unique.values(), unique.keys(), fontsize=9, loc="lower right")

@@ -18,6 +18,7 @@ from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
 
 RECORD_FORMAT = 1
+PRIMARY_BODY_METRICS = ("pck@0.2", "pckh@0.5")  # what a body-pose record must hold one of
 
 
 @dataclass
@@ -64,6 +65,7 @@ class DatasetResult:
     content_sha256: str = ""  # of the prepared file scored (checked against its digests first)
     by_yaw: dict[str, dict] | None = None  # |true yaw| range → {"mae", "n"} (hpbench.evaluation.analysis)
     mean_predictor_mae: float | None = None  # predicting the training split's mean pose
+    per_joint: dict[str, dict] | None = None  # body pose: metric → joint → accuracy (None where none counted)
 
 
 @dataclass
@@ -102,8 +104,8 @@ class ResultRecord:
         record = _build(cls, content, "", problems)
         if not problems:
             for dataset, result in record.results.items():
-                if not isinstance(result.metrics.get("mae"), (int, float)):
-                    problems.append(f"results.{dataset}: no numeric metrics.mae")
+                if not any(isinstance(result.metrics.get(k), (int, float)) for k in ("mae", *PRIMARY_BODY_METRICS)):
+                    problems.append(f"results.{dataset}: no numeric metrics.mae (nor a body-pose pck or pckh)")
                 if not isinstance(result.counts.get("evaluated"), int):
                     problems.append(f"results.{dataset}: no integer counts.evaluated")
             if not record.results:

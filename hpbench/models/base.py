@@ -1,4 +1,4 @@
-"""The interface every registered head-pose model offers."""
+"""The interface every registered model offers (head pose; CPM's body pose with ``task = "bodypose"``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ class HeadPoseModel(nn.Module):
     head that decodes them (``rvc_head``): they can be evaluated as convolutional ensembles and teach
     KD students."""
 
+    task = "headpose"  # "bodypose": predict gives (N, joints, 2) pixels of the input, not angles
     convention = "hpbench"
     arch = ""
     config: dict = {}

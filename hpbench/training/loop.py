@@ -8,7 +8,9 @@ precision on a GPU, seeded shuffling, resume, logging and checkpoints.
 
 Every epoch writes ``OUT/last.pt`` (model, optimiser, epoch, history); a run that finds one with the
 same recipe (more epochs allowed) and data resumes after its last finished epoch. The end writes
-``OUT/model.pt`` and ``OUT/training.json``.
+``OUT/model.pt`` and ``OUT/training.json``. With ``patience`` (early stopping) the run also keeps
+``OUT/best.pt``, the epoch of the lowest ``monitor`` value; it stops once that many epochs bring no
+lower one, and ``model.pt`` holds the best epoch's weights.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class Run:
     data: dict = field(default_factory=dict)  # what was trained on, compared on resume
     checkpoint_fields: dict = field(default_factory=dict)  # more Checkpoint fields (crop, pretrained)
     amp: bool = True  # mixed precision where the device is a GPU
+    patience: int | None = None  # early stopping: epochs without a lower ``monitor`` before the run stops
+    monitor: str = "validation_loss"  # a key of validate's result; with patience, model.pt is its best epoch
 
 
 def set_epoch(dataset, epoch: int) -> None:
@@ -104,7 +108,7 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
     final = out / "model.pt"
     if (out / "last.pt").is_file() and not restart:
         start, history = _resume(out / "last.pt", run, optimizer, scheduler)
-        if start >= run.epochs and final.is_file():  # nothing left to train: keep the file (records cite its hash)
+        if (start >= run.epochs or _stalled(run, history)) and final.is_file():  # nothing left to train: keep the file (records cite its hash)
             say(f"{out} holds a finished run of {run.epochs} epochs: {final} is left as it is "
                 "(--restart trains again; --set epochs=N with more epochs goes on)")
             return final
@@ -114,6 +118,9 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
                if processes.world > 1 else None)
     scaler = torch.amp.GradScaler("cuda") if _mixed(run, processes) else None
     for epoch in range(start, run.epochs):
+        if _stalled(run, history):
+            say(f"early stop: no lower {run.monitor} for {run.patience} epochs")
+            break
         entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers, progress)
         if scheduler is not None:
             scheduler.step()
@@ -125,10 +132,17 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
             history.append(entry)
             _checkpoint(run, model, history, optimizer=optimizer.state_dict(), epoch=epoch,
                         scheduler=scheduler.state_dict() if scheduler else None).save(out / "last.pt")
+            if run.patience is not None and _best_epoch(run, history) == len(history) - 1:
+                _checkpoint(run, model, history, epoch=epoch).save(out / "best.pt")
             rest = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items()
                              if k != "epoch")
             say(f"epoch {entry['epoch']}/{run.epochs}: {rest}")
     if processes.main:
+        if run.patience is not None and (out / "best.pt").is_file():
+            best = _best_epoch(run, history)
+            model.load_state_dict(Checkpoint.load(out / "best.pt").state_dict)
+            say(f"model.pt: the weights of epoch {best + 1}, the lowest {run.monitor} "
+                f"({history[best][run.monitor]:.4g})")
         _checkpoint(run, model, history, environment=environment(), date=utc_now(),
                     world_size=processes.world).save(final)
         write_text_atomic(out / "training.json", json.dumps({"recipe": run.recipe, "protocol": run.data,
@@ -138,6 +152,21 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
         dist.barrier()
         dist.destroy_process_group()
     return final
+
+
+def _best_epoch(run: Run, history: list) -> int:
+    values = [entry.get(run.monitor, float("inf")) for entry in history]
+    return int(min(range(len(values)), key=values.__getitem__))
+
+
+def _stalled(run: Run, history: list) -> bool:
+    """Early stopping: ``patience`` epochs since the lowest ``monitor`` value."""
+    if run.patience is None or not history:
+        return False
+    if run.monitor not in history[-1]:
+        raise HpbenchError(f"early stopping watches {run.monitor!r}, which validation does not give "
+                           f"(it gives {', '.join(k for k in history[-1] if k.startswith('validation'))})")
+    return len(history) - 1 - _best_epoch(run, history) >= run.patience
 
 
 def _mixed(run: Run, processes: Processes) -> bool:

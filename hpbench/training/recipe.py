@@ -1,7 +1,8 @@
 """Training recipes: ``baselines/*.yaml``, one per baseline variant, each citing its source.
 
 A recipe names the architecture, its configuration, the loss, the optimiser, epochs, batch size,
-augmentation and, for KD students, the teacher. ``--set key=value`` overrides any value (dotted
+augmentation and, for KD students, the teacher; for body pose, a jigsaw pre-training, a transfer
+from one and early stopping (hpbench.training.bodypose). ``--set key=value`` overrides any value (dotted
 keys reach nested ones; the value is read as YAML).
 """
 
@@ -18,7 +19,7 @@ from hpbench.errors import HpbenchError
 from hpbench.resources import bundled_dir, bundled_yaml
 
 RECIPE_KEYS = {"name", "arch", "source", "model", "loss", "optimizer", "scheduler", "epochs", "batch_size", "augment",
-               "crop", "boxes", "seed", "teacher", "notes"}
+               "crop", "boxes", "seed", "teacher", "notes", "jigsaw", "transfer", "early_stopping"}
 
 
 @dataclass
@@ -38,6 +39,9 @@ class Recipe:
     seed: int = 0
     teacher: dict | None = None
     notes: str = ""
+    jigsaw: dict | None = None  # body pose: CPM-SSL's pre-training on puzzles (hpbench.training.bodypose)
+    transfer: dict | None = None  # body pose: the layers of a --pretrained jigsaw checkpoint to take, fixed or not
+    early_stopping: dict | None = None  # {patience: N, monitor: validation_loss}
 
 
 def set_dotted(raw: dict, dotted: str, value) -> None:

@@ -1,4 +1,7 @@
-"""``hpbench train RECIPE --protocol N``: the registered head-pose baselines through the shared loop.
+"""``hpbench train RECIPE --protocol N``: the registered baselines through the shared loop.
+
+Body-pose recipes (CPM, its jigsaw pre-training and transfers) take hpbench.training.bodypose's
+path; the rest of this module is head pose.
 
 The recipe (hpbench.training.recipe) names the model, loss and optimiser; the protocol's ``train``
 split gives the samples, its boxes and its crop rule (unless the recipe names its own); its
@@ -29,6 +32,7 @@ from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, load_protocol, select
+from hpbench.training.bodypose import bodypose_run, transfer_layers
 from hpbench.training.loop import Processes, Run, fit, start_processes
 from hpbench.training.losses import LOSSES
 from hpbench.training.recipe import Recipe, checked_keywords, load_recipe
@@ -107,9 +111,6 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     crops from the crop cache where the crop rule allows it (hpbench.data.crop_cache)."""
     recipe = load_recipe(recipe_path, tuple(overrides))
     protocol = load_protocol(protocol_name)
-    if protocol.task != "headpose":
-        raise HpbenchError(f"protocol {protocol.name} is a body-pose protocol; hpbench train trains head-pose "
-                           "baselines")
     processes = start_processes(device)
     say = processes.say(log)
     torch.manual_seed(recipe.seed)
@@ -117,11 +118,23 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     checkpoint = is_checkpoint(content)
     model = create_model(recipe.arch, pretrained=None if checkpoint else pretrained,
                          **checked_keywords("model", MODELS.get(recipe.arch), recipe.model))
-    if checkpoint:
+    if model.task != protocol.task:
+        raise HpbenchError(f"recipe {recipe.name} trains {model.task} ({recipe.arch}); protocol {protocol.name} is "
+                           f"{protocol.task}")
+    if recipe.transfer is not None and not checkpoint:
+        raise HpbenchError(f"recipe {recipe.name} transfers layers of a jigsaw pre-training: pass --pretrained "
+                           "runs/cpm-jigsaw-pretrain-<protocol>/model.pt")
+    if recipe.transfer is not None:
+        transfer_layers(model, content, pretrained, recipe.transfer, say)
+    elif checkpoint:
         fine_tune_from(model, content, pretrained, say)
     else:
         say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
             f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
+    out = Path(out or Path("runs") / f"{recipe.name}-{protocol.name}")
+    if protocol.task == "bodypose":
+        run = bodypose_run(recipe, protocol, model, data_dir, processes.device, workers)
+        return fit(run, out, processes, workers, restart, log, progress)
     crop = recipe.crop or protocol.crop
     selections = select(protocol, "train", data_dir)
     loss_function = LOSSES.get(recipe.loss["name"])
@@ -140,5 +153,4 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
               "keys_sha256": {s.dataset: s.keys_sha256 for s in selections}},
         checkpoint_fields={"crop": crop, "pretrained": str(pretrained or "")},
     )
-    return fit(run, Path(out or Path("runs") / f"{recipe.name}-{protocol.name}"), processes, workers, restart, log,
-               progress)
+    return fit(run, out, processes, workers, restart, log, progress)

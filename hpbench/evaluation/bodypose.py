@@ -1,0 +1,148 @@
+"""``hpbench evaluate MODEL --protocol lsp-cpm``: body-pose models scored on a protocol's test sets.
+
+Each test crop (hpbench.data.bodypose, the protocol's input size, the model's normalisation) goes
+through the model once: the last stage's maps decode to joints (hpbench.data.bodypose.
+decode_heatmaps), mapped back to original-image pixels and scored by the protocol's metrics —
+``pck@α`` (the torso: left shoulder to right hip) or ``pckh@α`` (0.6 × the head box's diagonal,
+pelvis and thorax out of the mean) — overall and per joint. The report's own metric is the loss on
+the same crops (hpbench.training.bodypose.belief_map_loss, in the CPM release's unit). The record is
+a ``ResultRecord`` as for head pose, with ``per_joint`` filled.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
+from hpbench.errors import HpbenchError
+from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
+from hpbench.io import atomic_path
+from hpbench.metrics import compute_metrics, keypoint_scores
+from hpbench.protocols import Protocol, Selection, select
+from hpbench.provenance import environment, utc_now
+
+
+@dataclass
+class BodyPredictions:
+    selection: Selection
+    dataset: BodyPoseDataset
+    predicted: np.ndarray  # (n, k, 2) original-image pixels
+    losses: np.ndarray  # (n,) the belief-map loss of each sample (nan for models without maps)
+    seconds_forward: float
+    seconds_total: float
+
+
+def predict_bodies(module: torch.nn.Module, selection: Selection, dataset: BodyPoseDataset, device: str,
+                   batch_size: int = 16, workers: int = 0, progress: bool = True) -> BodyPredictions:
+    """Joints (original pixels) and per-sample losses of a CPM-like module over one selection's
+    Dataset, in order."""
+    from hpbench.training.bodypose import belief_map_loss
+
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
+    joints, losses, forward, started = [], [], 0.0, time.perf_counter()
+    was_training = module.training
+    module.eval()
+    with torch.inference_mode():
+        for batch in tqdm(loader, desc=f"evaluate {selection.dataset}", unit="batch", disable=not progress):
+            images = dataset.preprocessing.normalise(batch["image"].to(device))
+            tick = time.perf_counter()
+            stages = module(images)
+            forward += time.perf_counter() - tick
+            if stages.dim() != 5 or stages.shape[2] < module.joints:
+                raise HpbenchError(f"the model gave outputs of shape {tuple(stages.shape)}; a body-pose model gives "
+                                   "(stages, N, maps, H, W) belief maps")
+            joints.append(decode_heatmaps(stages[-1][:, : module.joints].float(), module.stride).cpu().numpy())
+            losses.append(belief_map_loss(stages.float(), batch["heatmaps"].to(device), reduce=False).cpu().numpy())
+    module.train(was_training)
+    crop_joints = np.concatenate(joints).astype(np.float64)
+    return BodyPredictions(selection, dataset, dataset.to_original(crop_joints), np.concatenate(losses), forward,
+                           time.perf_counter() - started)
+
+
+def score_bodies(predictions: BodyPredictions, protocol: Protocol) -> DatasetResult:
+    """The protocol's metrics, overall and per joint, and the mean loss, on one test set."""
+    data = predictions.dataset
+    if data.truth_joints.shape[1] != predictions.predicted.shape[1]:
+        raise HpbenchError(f"the model predicts {predictions.predicted.shape[1]} joints; "
+                           f"{predictions.selection.dataset} has {data.truth_joints.shape[1]}")
+    context = {"visible": data.visible, "head_boxes": data.head_boxes}
+    metrics = compute_metrics(protocol.metrics, predictions.predicted, data.truth_joints, **context)
+    metrics["loss"] = float(np.mean(predictions.losses))
+    per_joint = {}
+    for name in protocol.metrics:
+        accuracy = keypoint_scores(name, predictions.predicted, data.truth_joints, **context)
+        per_joint[name] = {joint: None if np.isnan(v) else float(v)
+                           for joint, v in zip(data.joint_names, accuracy.per_joint)}
+    counts = dict(predictions.selection.counts)
+    counts.update(evaluated=len(data), fallback=0)
+    seconds = {"forward": round(predictions.seconds_forward, 3), "total": round(predictions.seconds_total, 3)}
+    return DatasetResult(metrics, counts, "person", predictions.selection.keys_sha256, seconds,
+                         predictions.selection.content_sha256, per_joint=per_joint)
+
+
+def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_size: int, workers: int,
+                      save_predictions=None, analysis=None, progress: bool = True) -> ResultRecord:
+    """Score a loaded body-pose model (hpbench.models.loading.LoadedModel) on the protocol's test split."""
+    from hpbench.evaluation.evaluate import record_head
+
+    if getattr(model.module, "task", "headpose") != "bodypose":
+        raise HpbenchError(f"protocol {protocol.name} scores body pose; {model.path} is a head-pose model "
+                           f"({model.arch})")
+    preprocessing = model.preprocessing_for(protocol.input_size)
+    results, all_predictions = {}, []
+    for selection in select(protocol, protocol.test_split, data_dir):
+        dataset = BodyPoseDataset(selection.data, selection.indices, preprocessing)
+        predictions = predict_bodies(model.module, selection, dataset, device, batch_size, workers, progress)
+        results[selection.dataset] = score_bodies(predictions, protocol)
+        all_predictions.append(predictions)
+        if analysis:
+            from hpbench.evaluation.skeleton_pictures import worst_skeletons_picture
+
+            worst_skeletons_picture(predictions, Path(analysis) / f"{protocol.name}-{selection.dataset}-worst.png")
+    if save_predictions:
+        write_body_predictions(save_predictions, all_predictions)
+    return ResultRecord(
+        *record_head(protocol, results, model, preprocessing.input_size, device),
+        evaluation=EvaluationSettings(protocol.crop, preprocessing.input_size, preprocessing.colour, "protocol",
+                                      device, batch_size, None, preprocessing.resize_kernel),
+        environment=environment(), date=utc_now(), results=results)
+
+
+def write_body_predictions(path, predictions: list[BodyPredictions]) -> None:
+    """One row per sample and joint: dataset, key, joint, predicted and true x, y, visible."""
+    with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["dataset", "key", "joint", "pred_x", "pred_y", "true_x", "true_y", "visible", "loss"])
+        for p in predictions:
+            data = p.dataset
+            for key, predicted, truth, visible, loss in zip(data.keys, p.predicted, data.truth_joints, data.visible,
+                                                            p.losses):
+                for name, (px, py), (tx, ty), seen in zip(data.joint_names, predicted, truth, visible):
+                    out.writerow([p.selection.dataset, key, name, f"{px:.2f}", f"{py:.2f}", f"{tx:.2f}", f"{ty:.2f}",
+                                  int(seen), f"{loss:.3f}"])
+
+
+def bodypose_table(record: ResultRecord) -> str:
+    """The printed result: per test set the metrics, the loss and n; then each joint's accuracy."""
+    from tabulate import tabulate
+
+    rows, joints = [], []
+    for dataset, result in record.results.items():
+        scores = [(k, v) for k, v in result.metrics.items() if k != "loss"]
+        rows.append([dataset, *(f"{100 * v:.1f} %" for _, v in scores), f"{result.metrics['loss']:.1f}",
+                     result.counts["evaluated"]])
+        headers = ["dataset", *(k.upper() for k, _ in scores), "loss (CPM release's unit)", "n"]
+        for metric, values in (result.per_joint or {}).items():
+            joints.append(f"{dataset} {metric.upper()} per joint: " + ", ".join(
+                f"{name} {'—' if v is None else f'{100 * v:.0f}'}" for name, v in values.items()))
+    title = (f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file} · crop "
+             f"{record.evaluation.crop} at {record.evaluation.input_size} px")
+    return "\n".join([title, tabulate(rows, headers=headers), *joints])

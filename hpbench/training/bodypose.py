@@ -1,0 +1,181 @@
+"""``hpbench train`` for body pose: CPM on person crops, CPM-SSL's jigsaw pre-training and its transfers.
+
+The recipe names the model (``cpm.6stage``), the loss (``belief_maps``, or ``position_cross_entropy``
+for the jigsaw's cross-entropy variant), the optimiser and the epochs; a ``jigsaw`` section makes it
+the pre-training (hpbench.data.jigsaw: ``per_image``, ``gap``, ``sigma``); a ``transfer`` section (``layers``: stage1, stage1+middle or all, hpbench.models.cpm.
+TRANSFER_LAYERS; ``fixed``: true to freeze what is copied) takes those layers of the ``--pretrained``
+jigsaw checkpoint; ``early_stopping: {patience: 50}`` stops when the validation loss has not fallen for
+that many epochs, and the final model is the best epoch's (the report's "minimum loss").
+
+The loss (``belief_map_loss``): per sample the sum of squared errors over every cell of every map,
+summed over the stages (intermediate supervision) and averaged over the batch. That is the CPM
+release's ``nn.MSELoss() × 46·46·15`` per stage (cpm_train.py, ``heat_weight``, in
+namedBen/Convolutional-Pose-Machines-Pytorch, the code the report ran): the unit of the report's
+"amplified" losses (Tables 4.1–4.4). Validation scores the same loss and the protocol's PCK (or,
+pre-training, the share of tiles placed right) after every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader
+
+from hpbench.data.bodypose import BodyAugmentation, BodyPoseDataset, decode_heatmaps
+from hpbench.data.jigsaw import GRID, JigsawPuzzles, position_centres
+from hpbench.errors import HpbenchError
+from hpbench.models.cpm import transferable
+from hpbench.protocols import Protocol, select
+from hpbench.training.loop import Run
+from hpbench.training.recipe import Recipe, checked_keywords
+
+
+def belief_map_loss(stages: torch.Tensor, targets: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """Σ over stages and cells of (map − target)², per sample (``reduce``: their mean over the batch).
+    ``stages`` (T, N, M, H, W), ``targets`` (N, M, H, W)."""
+    per_sample = (stages - targets.unsqueeze(0)).square().sum(dim=(2, 3, 4)).sum(0)
+    return per_sample.mean() if reduce else per_sample
+
+
+def position_logits(stages: torch.Tensor) -> torch.Tensor:
+    """(T, N, 9 slots, 9 positions): each slot map's values at the nine position centres."""
+    centres = torch.as_tensor(position_centres(stages.shape[-1]), dtype=torch.long, device=stages.device)
+    return stages[:, :, : GRID * GRID][..., centres[:, 0], centres[:, 1]]
+
+
+def position_cross_entropy(stages: torch.Tensor, perm: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """The cross-entropy variant's loss: per slot a class among the nine positions, its mean over the
+    slots summed over the stages, per sample (``reduce``: their mean over the batch)."""
+    logits = position_logits(stages)
+    labels = perm.expand(len(stages), -1, -1)
+    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, GRID * GRID), labels.reshape(-1), reduction="none")
+    per_sample = losses.reshape(labels.shape).mean(-1).sum(0)
+    return per_sample.mean() if reduce else per_sample
+
+
+def tiles_placed(stages: torch.Tensor) -> torch.Tensor:
+    """(N, 9) the position each slot's last-stage map points at: the centre nearest its argmax."""
+    peaks = decode_heatmaps(stages[-1][:, : GRID * GRID].float(), 1, refine=False)  # (N, 9, 2) x, y cells
+    centres = torch.as_tensor(position_centres(stages.shape[-1])[:, ::-1].copy(), dtype=peaks.dtype,
+                              device=peaks.device)  # (9, 2) x, y
+    return torch.cdist(peaks, centres.expand(len(peaks), -1, -1)).argmin(-1)
+
+
+BODY_LOSSES = ("belief_maps", "position_cross_entropy")
+
+
+class BodyObjective:
+    """The loss of a batch: its images normalised on the device, the recipe's loss."""
+
+    def __init__(self, preprocessing, loss: str = "belief_maps"):
+        self.preprocessing, self.loss = preprocessing, loss
+
+    def __call__(self, network: torch.nn.Module, batch: dict, device: str) -> torch.Tensor:
+        stages = network(self.preprocessing.normalise(batch["image"].to(device, non_blocking=True))).float()
+        if self.loss == "position_cross_entropy":
+            return position_cross_entropy(stages, batch["perm"].to(device))
+        return belief_map_loss(stages, batch["heatmaps"].to(device, non_blocking=True))
+
+
+class BodyValidation:
+    """After an epoch: the mean loss on the protocol's validation sets and their PCK (or, for jigsaw
+    puzzles, the share of tiles placed right)."""
+
+    def __init__(self, sets, metric: str | None, device: str, workers: int, batch_size: int = 16):
+        self.sets, self.metric, self.device, self.workers, self.batch_size = sets, metric, device, workers, batch_size
+
+    def __call__(self, model) -> dict[str, float]:
+        from hpbench.evaluation.bodypose import predict_bodies
+        from hpbench.metrics import compute_metrics
+
+        if self.metric is None:
+            return self._puzzles(model)
+        losses, scores = [], []
+        for selection, dataset in self.sets:
+            predictions = predict_bodies(model, selection, dataset, self.device, self.batch_size, self.workers, False)
+            losses.append(predictions.losses)
+            scores.append(compute_metrics([self.metric], predictions.predicted, dataset.truth_joints,
+                                          visible=dataset.visible, head_boxes=dataset.head_boxes)[self.metric])
+        return {"validation_loss": float(np.concatenate(losses).mean()), f"validation_{self.metric}": float(np.mean(scores))}
+
+    @torch.inference_mode()
+    def _puzzles(self, model) -> dict[str, float]:
+        losses, right = [], []
+        for _, dataset in self.sets:
+            for batch in DataLoader(dataset, self.batch_size, num_workers=self.workers):
+                stages = model(dataset.preprocessing.normalise(batch["image"].to(self.device))).float()
+                perm = batch["perm"].to(self.device)
+                if "heatmaps" in batch:
+                    losses.append(belief_map_loss(stages, batch["heatmaps"].to(self.device), reduce=False).cpu())
+                else:
+                    losses.append(position_cross_entropy(stages, perm, reduce=False).cpu())
+                placed = tiles_placed(stages) if "heatmaps" in batch else position_logits(stages)[-1].argmax(-1)
+                right.append((placed == perm).float().mean(-1).cpu())
+        return {"validation_loss": float(torch.cat(losses).mean()),
+                "validation_tile_accuracy": float(torch.cat(right).mean())}
+
+
+def transfer_layers(model, content: dict, path, transfer: dict, say) -> None:
+    """Copy the ``transfer["layers"]`` of a jigsaw checkpoint into ``model``; freeze them if ``fixed``."""
+    from hpbench.models.checkpoint import Checkpoint
+
+    layers, fixed = transfer.get("layers", "stage1"), bool(transfer.get("fixed", False))
+    state = Checkpoint.from_dict(content, path).state_dict
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if transferable(k, layers) and k in own and own[k].shape == v.shape}
+    if not taken:
+        raise HpbenchError(f"--pretrained {path}: no {layers} tensor of this checkpoint fits {model.arch}")
+    model.load_state_dict(taken, strict=False)
+    if fixed:
+        for name, parameter in model.named_parameters():
+            if name in taken:
+                parameter.requires_grad_(False)
+    say(f"{model.arch}: {len(taken)} tensors of the {layers} layers from {path}, "
+        f"{'fixed' if fixed else 'fine-tuned'}; {len(own) - len(taken)} start from random values")
+
+
+def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: str, workers: int) -> Run:
+    """The Run of a body-pose recipe on a protocol's training split (validation where it has one)."""
+    jigsaw, loss = recipe.jigsaw, recipe.loss.get("name")
+    if loss not in BODY_LOSSES or (loss == "position_cross_entropy" and jigsaw is None):
+        raise HpbenchError(f"recipe {recipe.name}: loss {loss!r}; a body-pose recipe's is one of "
+                           f"{', '.join(BODY_LOSSES)} (the second for jigsaw puzzles only)")
+    preprocessing = model.preprocessing
+
+    def sets(split: str, augment=None):
+        result = []
+        for selection in select(protocol, split, data_dir):
+            if jigsaw is not None:
+                settings = checked_keywords("jigsaw", JigsawPuzzles, dict(jigsaw))
+                if split != "train":
+                    settings["per_image"] = 1
+                dataset = JigsawPuzzles(selection.data, selection.indices, preprocessing, seed=recipe.seed,
+                                        target="index" if loss == "position_cross_entropy" else "heatmap",
+                                        **settings)
+            else:
+                dataset = BodyPoseDataset(selection.data, selection.indices, preprocessing, augment, recipe.seed)
+                if dataset.truth_joints.shape[1] != model.joints:
+                    raise HpbenchError(f"{selection.path} has {dataset.truth_joints.shape[1]} joints, the model "
+                                       f"{model.joints}: --set model.joints={dataset.truth_joints.shape[1]}")
+            result.append((selection, dataset))
+        return result
+
+    augment = (BodyAugmentation(**checked_keywords("augment", BodyAugmentation, recipe.augment))
+               if recipe.augment is not None and jigsaw is None else None)
+    train = sets("train", augment)
+    validate = None
+    if "validation" in protocol.splits:
+        validate = BodyValidation(sets("validation"), None if jigsaw is not None else protocol.metrics[0], device,
+                                  workers)
+    stopping = recipe.early_stopping or {}
+    return Run(model=model, train_set=ConcatDataset([d for _, d in train]),
+               loss=BodyObjective(preprocessing, loss),
+               parameter_groups=model.parameter_groups(), optimizer=recipe.optimizer, scheduler=recipe.scheduler,
+               epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed, validate=validate,
+               recipe=asdict(recipe),
+               data={"name": protocol.name, "version": protocol.version,
+                     "keys_sha256": {s.dataset: s.keys_sha256 for s, _ in train}},
+               checkpoint_fields={"crop": protocol.crop},
+               patience=stopping.get("patience"), monitor=stopping.get("monitor", "validation_loss"))
