@@ -102,3 +102,25 @@ def test_the_loop_trains_any_objective_and_resumes(case, tmp_path):
     assert any(line.startswith("resuming") for line in lines)
     resumed = Checkpoint.load(tmp_path / "model.pt").history
     assert resumed[:4] == history and [h["epoch"] for h in resumed[4:]] == [5, 6]
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    """A validation loss of 5, 3, 4, 6, 7, … with patience 2 stops after epoch 4; model.pt holds epoch 2's
+    weights and a second call leaves it as it is."""
+    losses = iter([5.0, 3.0, 4.0, 6.0, 7.0, 8.0])
+    weights = []
+
+    def validate(model):
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"validation_loss": next(losses)}
+
+    run = _run("cached features", 6)
+    run.validate, run.patience = validate, 2
+    lines = []
+    fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0, log=lines.append)
+    history = Checkpoint.load(tmp_path / "model.pt").history
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4] and any("early stop" in line for line in lines)
+    state = Checkpoint.load(tmp_path / "model.pt").state_dict
+    assert all(torch.equal(state[k], weights[1][k]) for k in state)
+    fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0, log=lines.append)
+    assert "left as it is" in lines[-1]

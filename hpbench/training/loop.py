@@ -108,7 +108,8 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
     final = out / "model.pt"
     if (out / "last.pt").is_file() and not restart:
         start, history = _resume(out / "last.pt", run, optimizer, scheduler)
-        if (start >= run.epochs or _stalled(run, history)) and final.is_file():  # nothing left to train: keep the file (records cite its hash)
+        finished = start >= run.epochs or _stalled(run, history)
+        if finished and final.is_file():  # nothing left to train: keep the file (records cite its hash)
             say(f"{out} holds a finished run of {run.epochs} epochs: {final} is left as it is "
                 "(--restart trains again; --set epochs=N with more epochs goes on)")
             return final
@@ -118,7 +119,7 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
                if processes.world > 1 else None)
     scaler = torch.amp.GradScaler("cuda") if _mixed(run, processes) else None
     for epoch in range(start, run.epochs):
-        if _stalled(run, history):
+        if _stop_early(run, history, processes):
             say(f"early stop: no lower {run.monitor} for {run.patience} epochs")
             break
         entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers, progress)
@@ -157,6 +158,14 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
 def _best_epoch(run: Run, history: list) -> int:
     values = [entry.get(run.monitor, float("inf")) for entry in history]
     return int(min(range(len(values)), key=values.__getitem__))
+
+
+def _stop_early(run: Run, history: list, processes: Processes) -> bool:
+    """The main process's early-stopping decision (only it validates), shared with the others."""
+    decision = [_stalled(run, history)]
+    if processes.world > 1 and run.patience is not None:
+        dist.broadcast_object_list(decision, src=0)
+    return bool(decision[0])
 
 
 def _stalled(run: Run, history: list) -> bool:
