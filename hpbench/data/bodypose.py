@@ -101,17 +101,21 @@ def grid_sigma(sigma: float, cells: int) -> float:
     return sigma * cells / REFERENCE_CELLS
 
 
+def gaussian_map(cells: int, x: float, y: float, sigma: float) -> np.ndarray:
+    """exp(−d² / 2σ²) on a cells × cells grid around (x, y) in cells, values under 0.0099 set to 0."""
+    grid = np.arange(cells, dtype=np.float64)
+    gaussian = np.exp(-((grid[None, :] - x) ** 2 + (grid[:, None] - y) ** 2) / (2 * sigma ** 2))
+    return np.where(gaussian < HEATMAP_FLOOR, 0, gaussian)
+
+
 def heatmaps(joints: np.ndarray, size: int, stride: int = 8, sigma: float = 3.0) -> np.ndarray:
     """(k + 1, size / stride, size / stride) float32 CPM targets of (k, 2) crop-pixel joints; σ in
     cells of this grid."""
     cells = size // stride
-    grid = np.arange(cells, dtype=np.float64)
     maps = np.zeros((len(joints) + 1, cells, cells), np.float32)
     for j, (x, y) in enumerate(np.asarray(joints, dtype=np.float64)):
         if np.isfinite(x) and np.isfinite(y):
-            gx, gy = x / stride, y / stride
-            gaussian = np.exp(-((grid[None, :] - gx) ** 2 + (grid[:, None] - gy) ** 2) / (2 * sigma ** 2))
-            maps[j] = np.where(gaussian < HEATMAP_FLOOR, 0, gaussian)
+            maps[j] = gaussian_map(cells, x / stride, y / stride, sigma)
     maps[-1] = 1 - maps[:-1].max(axis=0) if len(joints) else 1
     return maps
 

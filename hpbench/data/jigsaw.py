@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hpbench.data.bodypose import HEATMAP_FLOOR, PAD_VALUE, grid_sigma
+from hpbench.data.bodypose import PAD_VALUE, gaussian_map, grid_sigma
 from hpbench.data.transforms import Preprocessing
 from hpbench.format import HPFile
 
@@ -69,12 +69,10 @@ def puzzle(image_bgr: np.ndarray, perm: np.ndarray, size: int, gap: int = 5) -> 
 def position_heatmaps(perm: np.ndarray, cells: int, sigma: float = 5.0) -> np.ndarray:
     """(10, cells, cells) float32: slot s's Gaussian at position perm[s]'s centre, and a background map."""
     centres = position_centres(cells)
-    grid = np.arange(cells, dtype=np.float64)
     maps = np.zeros((GRID * GRID + 1, cells, cells), np.float32)
     for slot, source in enumerate(perm):
         row, column = centres[source]
-        gaussian = np.exp(-((grid[None, :] - column) ** 2 + (grid[:, None] - row) ** 2) / (2 * sigma ** 2))
-        maps[slot] = np.where(gaussian < HEATMAP_FLOOR, 0, gaussian)
+        maps[slot] = gaussian_map(cells, column, row, sigma)
     maps[-1] = 1 - maps[:-1].max(axis=0)
     return maps
 

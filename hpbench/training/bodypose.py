@@ -26,7 +26,6 @@ from torch.utils.data import ConcatDataset, DataLoader
 from hpbench.data.bodypose import BodyAugmentation, BodyPoseDataset, decode_heatmaps
 from hpbench.data.jigsaw import GRID, JigsawPuzzles, position_centres
 from hpbench.errors import HpbenchError
-from hpbench.models.cpm import transferable
 from hpbench.protocols import Protocol, select
 from hpbench.training.loop import Run
 from hpbench.training.recipe import Recipe, checked_keywords
@@ -115,25 +114,6 @@ class BodyValidation:
                 right.append((placed == perm).float().mean(-1).cpu())
         return {"validation_loss": float(torch.cat(losses).mean()),
                 "validation_tile_accuracy": float(torch.cat(right).mean())}
-
-
-def transfer_layers(model, content: dict, path, transfer: dict, say) -> None:
-    """Copy the ``transfer["layers"]`` of a jigsaw checkpoint into ``model``; freeze them if ``fixed``."""
-    from hpbench.models.checkpoint import Checkpoint
-
-    layers, fixed = transfer.get("layers", "stage1"), bool(transfer.get("fixed", False))
-    state = Checkpoint.from_dict(content, path).state_dict
-    own = model.state_dict()
-    taken = {k: v for k, v in state.items() if transferable(k, layers) and k in own and own[k].shape == v.shape}
-    if not taken:
-        raise HpbenchError(f"--pretrained {path}: no {layers} tensor of this checkpoint fits {model.arch}")
-    model.load_state_dict(taken, strict=False)
-    if fixed:
-        for name, parameter in model.named_parameters():
-            if name in taken:
-                parameter.requires_grad_(False)
-    say(f"{model.arch}: {len(taken)} tensors of the {layers} layers from {path}, "
-        f"{'fixed' if fixed else 'fine-tuned'}; {len(own) - len(taken)} start from random values")
 
 
 def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: str, workers: int) -> Run:

@@ -29,10 +29,11 @@ from hpbench.errors import HpbenchError
 from hpbench.evaluation.evaluate import predict_dataset, score
 from hpbench.models import MODELS, create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
+from hpbench.models.cpm import transferable
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, load_protocol, select
-from hpbench.training.bodypose import bodypose_run, transfer_layers
+from hpbench.training.bodypose import bodypose_run
 from hpbench.training.loop import Processes, Run, fit, start_processes
 from hpbench.training.losses import LOSSES
 from hpbench.training.recipe import Recipe, checked_keywords, load_recipe
@@ -91,18 +92,19 @@ def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: s
     return ConcatDataset(sets)
 
 
-def fine_tune_from(model, content: dict, path, say) -> None:
+def fine_tune_from(model, content: dict, path, say, only=None) -> set[str]:
     """Copy into ``model`` every tensor of an hpbench checkpoint (``content``, read from ``path``) whose
-    name and shape it shares (an SSL pre-training, another run); the rest keep their initial values.
-    None fitting is an error."""
+    name and shape it shares (an SSL pre-training, another run) and, given ``only(name)``, that it
+    accepts; the rest keep their initial values. None fitting is an error. Returns the names copied."""
     state = Checkpoint.from_dict(content, path).state_dict
     own = model.state_dict()
-    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape and (only is None or only(k))}
     if not taken:
         raise HpbenchError(f"--pretrained {path}: no tensor of this checkpoint fits {model.arch}")
     model.load_state_dict(taken, strict=False)
     say(f"{model.arch}: {len(taken)} of its {len(own)} tensors from {path} "
         f"({len(own) - len(taken)} keep their initial values, {len(state) - len(taken)} of the file's unused)")
+    return set(taken)
 
 
 def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), pretrained=None, device=None,
@@ -124,8 +126,13 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     if recipe.transfer is not None and not checkpoint:
         raise HpbenchError(f"recipe {recipe.name} transfers layers of a jigsaw pre-training: pass --pretrained "
                            "runs/cpm-jigsaw-pretrain-<protocol>/model.pt")
-    if recipe.transfer is not None:
-        transfer_layers(model, content, pretrained, recipe.transfer, say)
+    if recipe.transfer is not None:  # CPM-SSL: the report's layers of a jigsaw checkpoint, frozen if fixed
+        layers = recipe.transfer.get("layers", "stage1")
+        taken = fine_tune_from(model, content, pretrained, say, only=lambda name: transferable(name, layers))
+        if recipe.transfer.get("fixed", False):
+            for name, parameter in model.named_parameters():
+                parameter.requires_grad_(name not in taken)
+        say(f"transferred the {layers} layers, {'fixed' if recipe.transfer.get('fixed') else 'fine-tuned'}")
     elif checkpoint:
         fine_tune_from(model, content, pretrained, say)
     else:
