@@ -140,6 +140,9 @@ def _evaluate(commands) -> None:
     evaluate.add_argument("--save-predictions", help="CSV file for the per-sample predictions")
     evaluate.add_argument("--analysis", metavar="DIR", help="also draw, per test set, the error against each true "
                           "angle and the worst predictions with their axes (PNG files in DIR)")
+    evaluate.add_argument("--decode", choices=("parabola", "argmax"),
+                          help="body pose: each joint at its belief map's argmax cell, moved by a parabola through "
+                          "the neighbours (parabola, the default) or not (argmax); recorded")
     evaluate.add_argument("--out", help="record file (default: results/PROTOCOL_MODEL_SHA.json, SHA: the first 8 "
                           "digits of the model file's sha256)")
     evaluate.add_argument("--record", nargs="?", const="", metavar="DIR",

@@ -125,22 +125,25 @@ class KeypointAccuracy:
 def keypoint_accuracy(
     predicted: np.ndarray,
     truth: np.ndarray,
-    counts: np.ndarray,
     reference: np.ndarray,
     alpha: float,
     excluded_from_mean: tuple[int, ...] = (),
+    counts: np.ndarray | None = None,
 ) -> KeypointAccuracy:
     """A joint is correct when ‖predicted − truth‖ ≤ alpha · reference (per sample).
 
-    ``counts`` (N, J) selects the joints that count (e.g. visible ones); a sample whose reference
-    length is not positive and finite counts for nothing. The mean pools all counted joints except
-    ``excluded_from_mean``.
+    Every annotated joint (finite true coordinates) counts, visible or occluded, as in the published
+    evaluations (LSP's ``eval_pck.m``, MPII's ``jnt_missing``); ``counts`` (N, J) narrows that further.
+    A sample whose reference length is not positive and finite counts for nothing. The mean pools all
+    counted joints except ``excluded_from_mean``.
     """
     predicted, truth = np.asarray(predicted, float), np.asarray(truth, float)
     if predicted.shape != truth.shape or predicted.shape[-1] != 2:
         raise ValueError(f"predicted {predicted.shape} and truth {truth.shape} must both be (N, J, 2)")
     reference = np.asarray(reference, float)
-    valid = np.asarray(counts, bool) & (np.isfinite(reference) & (reference > 0))[:, None]
+    valid = (np.isfinite(reference) & (reference > 0))[:, None] & np.ones(truth.shape[:2], bool)
+    if counts is not None:
+        valid &= np.asarray(counts, bool)
     valid &= np.isfinite(truth).all(axis=-1)
     distance = np.linalg.norm(predicted - truth, axis=-1)
     correct = valid & (distance <= alpha * reference[:, None])  # NaN predictions are wrong
@@ -160,9 +163,9 @@ def torso_lengths(truth: np.ndarray, torso: tuple[int, int] = LSP_TORSO) -> np.n
     return np.linalg.norm(truth[:, torso[0]] - truth[:, torso[1]], axis=-1)
 
 
-def pck(predicted, truth, visible, alpha: float = 0.2, torso: tuple[int, int] = LSP_TORSO) -> KeypointAccuracy:
-    """PCK@alpha normalised by the torso length; only visible joints count."""
-    return keypoint_accuracy(predicted, truth, visible, torso_lengths(truth, torso), alpha)
+def pck(predicted, truth, alpha: float = 0.2, torso: tuple[int, int] = LSP_TORSO) -> KeypointAccuracy:
+    """PCK@alpha normalised by the torso length; every annotated joint counts, occluded or not."""
+    return keypoint_accuracy(predicted, truth, torso_lengths(truth, torso), alpha)
 
 
 def head_sizes(head_boxes: np.ndarray) -> np.ndarray:
@@ -171,27 +174,28 @@ def head_sizes(head_boxes: np.ndarray) -> np.ndarray:
     return MPII_HEAD_FACTOR * np.hypot(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
 
 
-def pckh(predicted, truth, visible, head_boxes, alpha: float = 0.5) -> KeypointAccuracy:
-    """PCKh@alpha (MPII): normalised by the head size; pelvis and thorax are left out of the mean."""
-    return keypoint_accuracy(predicted, truth, visible, head_sizes(head_boxes), alpha, MPII_PCKH_EXCLUDED)
+def pckh(predicted, truth, head_boxes, alpha: float = 0.5) -> KeypointAccuracy:
+    """PCKh@alpha (MPII): normalised by the head size; every annotated joint counts, occluded or not;
+    pelvis and thorax are left out of the mean."""
+    return keypoint_accuracy(predicted, truth, head_sizes(head_boxes), alpha, MPII_PCKH_EXCLUDED)
 
 
-def keypoint_scores(text: str, predicted, truth, visible, head_boxes=None) -> KeypointAccuracy:
+def keypoint_scores(text: str, predicted, truth, head_boxes=None) -> KeypointAccuracy:
     """The KeypointAccuracy (overall and per joint) of a body-pose metric named as in a protocol."""
     metric, parameters = parse_metric(text)
     if metric.name == "pckh":
-        return pckh(predicted, truth, visible, head_boxes, **parameters)
+        return pckh(predicted, truth, head_boxes, **parameters)
     if metric.name == "pck":
-        return pck(predicted, truth, visible, **parameters)
+        return pck(predicted, truth, **parameters)
     raise HpbenchError(f"metric {text!r} does not score joints")
 
 
-def _pck_score(predicted, truth, visible, alpha: float) -> dict[str, float]:
-    return {f"pck@{alpha:g}": pck(predicted, truth, visible, alpha).mean}
+def _pck_score(predicted, truth, alpha: float) -> dict[str, float]:
+    return {f"pck@{alpha:g}": pck(predicted, truth, alpha).mean}
 
 
-def _pckh_score(predicted, truth, visible, head_boxes, alpha: float) -> dict[str, float]:
-    return {f"pckh@{alpha:g}": pckh(predicted, truth, visible, head_boxes, alpha).mean}
+def _pckh_score(predicted, truth, head_boxes, alpha: float) -> dict[str, float]:
+    return {f"pckh@{alpha:g}": pckh(predicted, truth, head_boxes, alpha).mean}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +205,7 @@ def _pckh_score(predicted, truth, visible, head_boxes, alpha: float) -> dict[str
 @dataclass(frozen=True)
 class Metric:
     """``compute(predicted, truth, **context)`` → named scores. ``context`` names what it needs besides
-    predictions and truth (e.g. joint visibility); ``parameter`` the keyword the ``@`` number sets."""
+    predictions and truth (e.g. MPII head boxes); ``parameter`` the keyword the ``@`` number sets."""
 
     name: str
     task: str  # "headpose" (canonical angles) or "bodypose" (joint coordinates)
@@ -217,8 +221,8 @@ for _metric in (
     Metric("mae_wrap360", "headpose", partial(wrapped_absolute_errors, name="mae_wrap360"), context=("convention",)),
     Metric("geodesic", "headpose", mean_geodesic_error),
     Metric("maev", "headpose", mean_vector_error),
-    Metric("pck", "bodypose", _pck_score, context=("visible",), parameter="alpha"),
-    Metric("pckh", "bodypose", _pckh_score, context=("visible", "head_boxes"), parameter="alpha"),
+    Metric("pck", "bodypose", _pck_score, parameter="alpha"),
+    Metric("pckh", "bodypose", _pckh_score, context=("head_boxes",), parameter="alpha"),
 ):
     METRICS.register(_metric.name)(_metric)
 

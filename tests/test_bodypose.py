@@ -216,6 +216,13 @@ def test_evaluate_a_body_pose_checkpoint_through_the_cli(prepared_lsp, tmp_path,
     assert (tmp_path / "analysis/synthetic-lsp-lsp-worst.png").stat().st_size > 1000
     lines = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(lines) == 1 + 14 * result["counts"]["evaluated"]
+    assert record["evaluation"]["decode"] == "parabola" and "decoded by parabola" in out
+    code, out, _ = run_cli(capsys, "evaluate", path, "--protocol", "synthetic-lsp", "--data", data, "--out",
+                           tmp_path / "argmax.json", "--decode", "argmax", "--workers", "0")
+    assert code == 0 and "decoded by argmax" in out
+    assert json.loads((tmp_path / "argmax.json").read_text())["evaluation"]["decode"] == "argmax"
+    code, _, err = run_cli(capsys, "evaluate", path, "--protocol", "synthetic", "--data", data, "--decode", "argmax")
+    assert code != 0 and "--decode" in err and "head pose" in err
 
 
 @pytest.mark.parametrize("dataset", ["lspet", "mpii"])

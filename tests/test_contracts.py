@@ -238,7 +238,7 @@ def _metric_inputs(task: str, noise: float):
     truth = rng.uniform(0, 200, (20, 16, 2))
     heads = np.concatenate([truth[:, 9] - 15, truth[:, 9] + 15], axis=1)
     return (truth + noise * 10 * rng.normal(size=truth.shape), truth,
-            {"visible": np.ones((20, 16), bool), "head_boxes": heads})
+            {"head_boxes": heads})
 
 
 @pytest.mark.parametrize("name", METRICS.names())

@@ -40,8 +40,8 @@ def test_metric_names_and_their_parameters():
         parse_metric("pckh")
     with pytest.raises(HpbenchError, match="Did you mean 'mae' or 'maev'"):
         parse_metric("mave")
-    with pytest.raises(HpbenchError, match="needs visible"):
-        compute_metrics(["pck@0.2"], np.zeros((1, 14, 2)), np.zeros((1, 14, 2)))
+    with pytest.raises(HpbenchError, match="needs head_boxes"):
+        compute_metrics(["pckh@0.5"], np.zeros((1, 16, 2)), np.zeros((1, 16, 2)))
 
 
 def test_maev_compares_the_heads_axes():

@@ -29,8 +29,11 @@ def test_lsp_round_trip_with_one_visibility_meaning(dataset, request):
     stored = data.joints_visible.astype(float)
     np.testing.assert_array_equal(stored, 1 - flags if dataset == "lsp" else flags)
     assert 0 < stored.mean() < 1
-    if dataset == "lspet":
-        assert (data.joints[..., 0] < 0).any()  # negative coordinates, as in the release
+    if dataset == "lspet":  # a hidden joint is written as the release's placeholder (0, −v) / (−v, 0), stored NaN
+        hidden = flags == 0
+        written = table[:, :2].transpose(2, 0, 1)[hidden]
+        assert ((written == 0).any(axis=1) & (written <= 0).all(axis=1)).all()
+        assert np.isnan(data.joints[hidden]).all() and np.isfinite(data.joints[~hidden]).all()
 
 
 def test_centre_and_scale_rule_hand_worked():
@@ -134,11 +137,19 @@ def test_real_lspet(real_samples, tmp_path, capsys):
     code, out, err = run_cli(capsys, "prepare", "lspet", "--src", src, "--out", tmp_path)
     assert code == 0, err
     assert "wrote 5 samples" in out and "absent on disk: 9,995" in out
+    assert json.loads((tmp_path / "lspet.prepare.json").read_text())["notes"][
+        "hidden joints, not annotated (stored as NaN)"] == 16787
     data = HPFile(tmp_path / "lspet.h5")
     raw = scipy.io.loadmat(src / "joints.mat")["joints"]
     assert raw.shape == (14, 3, 10000) and raw[:, 0].min() < 0 and raw[:, 2].mean() > 0.8  # 1 = visible
-    np.testing.assert_allclose(data.joints, raw[:, :2, :5].transpose(2, 0, 1), atol=1e-4)
-    np.testing.assert_array_equal(data.joints_visible, raw[:, 2, :5].T == 1)
+    visible = raw[:, 2, :5].T == 1
+    np.testing.assert_array_equal(data.joints_visible, visible)
+    np.testing.assert_allclose(data.joints[visible], raw[:, :2, :5].transpose(2, 0, 1)[visible], atol=1e-4)
+    assert np.isnan(data.joints[~visible]).all()
+    # every flag-0 joint of the release is a placeholder: one coordinate 0, the other negative
+    hidden = raw[:, 2] == 0
+    placeholders = raw[:, :2].transpose(0, 2, 1)[hidden]
+    assert len(placeholders) == 16787 and ((placeholders == 0).any(axis=1) & (placeholders <= 0).all(axis=1)).all()
     assert tuple(data.image_sizes[0]) == (105, 157)
 
 

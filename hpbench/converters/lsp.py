@@ -9,7 +9,9 @@ The two files flag visibility in opposite senses; hpbench stores one meaning: ``
 true for a visible joint. LSP gives no person box or centre, so ``person/center`` and
 ``person/scale`` come from the joints (hpbench.converters.bodies.person_from_joints). The usual LSP
 split is kept in ``meta/native_split``: images 1–1000 train, 1001–2000 test; LSPET is all training.
-LSPET coordinates can be negative (joints outside the image); they are stored as given.
+LSP annotates hidden joints, so their positions are kept. LSPET does not: each of the release's
+16,787 flag-0 joints has one coordinate 0 and the other negative. hpbench stores them as NaN (not
+annotated), so that no target map and no PCK uses them.
 """
 
 from __future__ import annotations
@@ -64,14 +66,20 @@ def _find(src: Path, dataset: str, digits: int) -> Sources:
             excluded.append({"what": name, "why": "image listed in joints.mat but absent on disk"})
             continue
         unusable = np.isinf(row).any(axis=1) | np.isnan(row[:, 2]) | (visible & np.isnan(row[:, :2]).any(axis=1))
-        info = (index, row[:, :2].copy(), visible, split)
+        joints = row[:, :2].copy()
+        if dataset == "lspet":
+            joints[~visible] = np.nan  # not annotated (the release's 0 / negative placeholders)
+        info = (index, joints, visible, split)
         if unusable.any():  # prepare reports it: an error, or with --skip-bad one image
             joint = LSP14[int(np.argmax(unusable))]
             info = BadSourceFile(src / "joints.mat",
                                  f"{name}: joint {joint} is visible without coordinates, or has an infinite value")
         items.append(SourceItem(key=f"{name}#1", files=(str(image),), info=info))
     layout = body_layout(dataset, LSP14, (), META)
-    return Sources(layout, items, excluded=excluded, notes={"annotations in joints.mat": len(table)})
+    notes = {"annotations in joints.mat": len(table)}
+    if dataset == "lspet":
+        notes["hidden joints, not annotated (stored as NaN)"] = int(np.count_nonzero(table[:, :, 2] == 0))
+    return Sources(layout, items, excluded=excluded, notes=notes)
 
 
 def find_lsp(src: Path) -> Sources:

@@ -164,9 +164,10 @@ class BodyPoseDataset(Dataset):
         self.truth_joints = self.data.joints[self.indices].astype(np.float64)
         self.visible = self.data.joints_visible[self.indices].astype(bool)
         grow, lower = PERSON_CROPS.get(str(self.data.layout.dataset), (1.0, 0.0))
-        self.scales = self.data.person_scale[self.indices].astype(np.float64) * grow
+        scales = self.data.person_scale[self.indices].astype(np.float64)
         self.centres = self.data.person_center[self.indices].astype(np.float64)
-        self.centres[:, 1] += lower * self.scales / grow
+        self.centres[:, 1] += lower * scales
+        self.scales = scales * grow
         self.head_boxes = self.data.box("head")[self.indices] if "head" in self.data.layout.box_sources else None
         self.joint_names = tuple(self.data.layout.joint_names)
         self.mirror = mirror_pairs(self.joint_names)

@@ -40,10 +40,16 @@ class BodyPredictions:
     seconds_total: float
 
 
+DECODINGS = ("parabola", "argmax")  # hpbench.data.bodypose.decode_heatmaps with and without refine
+
+
 def predict_bodies(module: torch.nn.Module, selection: Selection, dataset: BodyPoseDataset, device: str,
-                   batch_size: int = 16, workers: int = 0, progress: bool = True) -> BodyPredictions:
+                   batch_size: int = 16, workers: int = 0, progress: bool = True,
+                   decode: str = "parabola") -> BodyPredictions:
     """Joints (original pixels) and per-sample losses of a CPM-like module over one selection's
-    Dataset, in order."""
+    Dataset, in order; ``decode`` one of DECODINGS."""
+    if decode not in DECODINGS:
+        raise HpbenchError(f"decode {decode!r}: one of {', '.join(DECODINGS)}")
     from hpbench.training.bodypose import belief_map_loss
 
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
@@ -59,7 +65,8 @@ def predict_bodies(module: torch.nn.Module, selection: Selection, dataset: BodyP
             if stages.dim() != 5 or stages.shape[2] < module.joints:
                 raise HpbenchError(f"the model gave outputs of shape {tuple(stages.shape)}; a body-pose model gives "
                                    "(stages, N, maps, H, W) belief maps")
-            joints.append(decode_heatmaps(stages[-1][:, : module.joints].float(), module.stride).cpu().numpy())
+            joints.append(decode_heatmaps(stages[-1][:, : module.joints].float(), module.stride,
+                                          refine=decode == "parabola").cpu().numpy())
             losses.append(belief_map_loss(stages.float(), batch["heatmaps"].to(device), reduce=False).cpu().numpy())
     module.train(was_training)
     crop_joints = np.concatenate(joints).astype(np.float64)
@@ -73,7 +80,7 @@ def score_bodies(predictions: BodyPredictions, protocol: Protocol) -> DatasetRes
     if data.truth_joints.shape[1] != predictions.predicted.shape[1]:
         raise HpbenchError(f"the model predicts {predictions.predicted.shape[1]} joints; "
                            f"{predictions.selection.dataset} has {data.truth_joints.shape[1]}")
-    context = {"visible": data.visible, "head_boxes": data.head_boxes}
+    context = {"head_boxes": data.head_boxes}
     metrics = compute_metrics(protocol.metrics, predictions.predicted, data.truth_joints, **context)
     metrics["loss"] = float(np.mean(predictions.losses))
     per_joint = {}
@@ -89,8 +96,10 @@ def score_bodies(predictions: BodyPredictions, protocol: Protocol) -> DatasetRes
 
 
 def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_size: int, workers: int,
-                      save_predictions=None, analysis=None, progress: bool = True) -> ResultRecord:
-    """Score a loaded body-pose model (hpbench.models.loading.LoadedModel) on the protocol's test split."""
+                      save_predictions=None, analysis=None, progress: bool = True,
+                      decode: str = "parabola") -> ResultRecord:
+    """Score a loaded body-pose model (hpbench.models.loading.LoadedModel) on the protocol's test split;
+    ``decode``: each joint at its map's argmax cell, refined by a parabola (the default) or not."""
     from hpbench.evaluation.evaluate import record_head
 
     if getattr(model.module, "task", "headpose") != "bodypose":
@@ -100,7 +109,7 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
     results, all_predictions = {}, []
     for selection in select(protocol, protocol.test_split, data_dir):
         dataset = BodyPoseDataset(selection.data, selection.indices, preprocessing)
-        predictions = predict_bodies(model.module, selection, dataset, device, batch_size, workers, progress)
+        predictions = predict_bodies(model.module, selection, dataset, device, batch_size, workers, progress, decode)
         results[selection.dataset] = score_bodies(predictions, protocol)
         all_predictions.append(predictions)
         if analysis:
@@ -112,7 +121,7 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
     return ResultRecord(
         *record_head(protocol, results, model, preprocessing.input_size, device),
         evaluation=EvaluationSettings(protocol.crop, preprocessing.input_size, preprocessing.colour, "protocol",
-                                      device, batch_size, None, preprocessing.resize_kernel),
+                                      device, batch_size, None, preprocessing.resize_kernel, decode=decode),
         environment=environment(), date=utc_now(), results=results)
 
 
@@ -144,5 +153,6 @@ def bodypose_table(record: ResultRecord) -> str:
             joints.append(f"{dataset} {metric.upper()} per joint: " + ", ".join(
                 f"{name} {'—' if v is None else f'{100 * v:.0f}'}" for name, v in values.items()))
     title = (f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file} · crop "
-             f"{record.evaluation.crop} at {record.evaluation.input_size} px")
+             f"{record.evaluation.crop} at {record.evaluation.input_size} px · joints decoded by "
+             f"{record.evaluation.decode or 'parabola'}")
     return "\n".join([title, tabulate(rows, headers=headers), *joints])

@@ -92,13 +92,14 @@ def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
              batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
              progress=True, cache=True, model_preprocessing=False, override_convention=False, analysis=None,
-             log=print) -> ResultRecord:
+             decode=None, log=print) -> ResultRecord:
     """Score a model file on the protocol's test split, with the protocol's crop rule and input size
     (``model_preprocessing``: the ones the model file records; ``crop``: another rule) and the model's
     normalisation. ``ensemble`` ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's
     convolutional ensemble. ``cache``: crops from the crop cache where the crop rule allows it
     (hpbench.data.crop_cache); the scores are the same either way. ``analysis``: a folder for the
-    error-against-angle plot and the worst predictions of each test set."""
+    error-against-angle plot and the worst predictions of each test set. ``decode`` (body pose only):
+    "parabola" (the default) or "argmax", how belief maps become joints."""
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
     protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
     device = device or default_device()
@@ -108,7 +109,9 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         from hpbench.evaluation.bodypose import evaluate_bodypose
 
         return evaluate_bodypose(model, protocol, data_dir, device, batch_size, workers, save_predictions, analysis,
-                                 progress)
+                                 progress, decode or "parabola")
+    if decode is not None:
+        raise HpbenchError(f"--decode turns belief maps into joints; protocol {protocol.name} scores head pose")
     if getattr(model.module, "task", "headpose") != "headpose":
         raise HpbenchError(f"{model_path} is a body-pose model ({model.arch}); protocol {protocol.name} scores head pose")
     selections = select(protocol, protocol.test_split, data_dir)

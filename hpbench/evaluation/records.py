@@ -53,6 +53,7 @@ class EvaluationSettings:
     resize_kernel: str = "opencv-linear"  # hpbench.data.crops.RESIZE_KERNELS
     preprocessing: str = "protocol"  # crop rule and input size: the protocol's, or (--model-preprocessing) the model's
     convention_overridden: bool = False  # --override-convention: the outputs read otherwise than the file records
+    decode: str | None = None  # body pose: belief maps to joints by "parabola" (sub-cell) or "argmax"; None for head pose
 
 
 @dataclass

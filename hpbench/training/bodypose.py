@@ -96,7 +96,7 @@ class BodyValidation:
             predictions = predict_bodies(model, selection, dataset, self.device, self.batch_size, self.workers, False)
             losses.append(predictions.losses)
             scores.append(compute_metrics([self.metric], predictions.predicted, dataset.truth_joints,
-                                          visible=dataset.visible, head_boxes=dataset.head_boxes)[self.metric])
+                                          head_boxes=dataset.head_boxes)[self.metric])
         return {"validation_loss": float(np.concatenate(losses).mean()), f"validation_{self.metric}": float(np.mean(scores))}
 
     @torch.inference_mode()
