@@ -4,6 +4,7 @@ transfer rule, and evaluation through the CLI on synthetic people."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -217,12 +218,36 @@ def test_evaluate_a_body_pose_checkpoint_through_the_cli(prepared_lsp, tmp_path,
     lines = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(lines) == 1 + 14 * result["counts"]["evaluated"]
     assert record["evaluation"]["decode"] == "parabola" and "decoded by parabola" in out
+    assert 0 <= result["mean_predictor_scores"]["pck@0.2"] <= 1
+    assert "predicting the training crops' mean joints instead gives PCK@0.2" in out
     code, out, _ = run_cli(capsys, "evaluate", path, "--protocol", "synthetic-lsp", "--data", data, "--out",
                            tmp_path / "argmax.json", "--decode", "argmax", "--workers", "0")
     assert code == 0 and "decoded by argmax" in out
     assert json.loads((tmp_path / "argmax.json").read_text())["evaluation"]["decode"] == "argmax"
     code, _, err = run_cli(capsys, "evaluate", path, "--protocol", "synthetic", "--data", data, "--decode", "argmax")
     assert code != 0 and "--decode" in err and "head pose" in err
+
+
+def test_the_mean_pose_baseline_is_the_training_crops_mean_joints(prepared_lsp, tmp_path):
+    from hpbench.evaluation.bodypose import mean_pose_scores
+    from hpbench.metrics import pck
+    from hpbench.protocols import load_protocol, select
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("lsp", "lspet"):  # the training split (lspet) is the same people here
+        (data / f"{name}.h5").write_bytes(prepared_lsp.read_bytes())
+    protocol, preprocessing = load_protocol("synthetic-lsp"), Preprocessing(input_size=96)
+    (train,), (test,) = select(protocol, "train", data), select(protocol, "test", data)
+    crops = BodyPoseDataset(train.data, train.indices, preprocessing)  # through the items, images and all
+    mean = np.nanmean(np.stack([crops[i]["joints"].numpy().astype(np.float64) for i in range(len(crops))]), axis=0)
+    tests = BodyPoseDataset(test.data, test.indices, preprocessing)
+    expected = pck(tests.to_original(np.repeat(mean[None], len(tests), 0)), tests.truth_joints).mean
+    scores, source = mean_pose_scores(protocol, data, [tests])
+    assert scores["lsp"]["pck@0.2"] == pytest.approx(expected, abs=1e-12) and 0 < expected < 1
+    assert f"the mean joints of {len(crops)} training crops at 96 px (lspet)" == source
+    untrained = replace(protocol, splits={k: v for k, v in protocol.splits.items() if k != "train"})
+    assert mean_pose_scores(untrained, data, [tests]) == ({}, "no training split to take a mean from")
 
 
 @pytest.mark.parametrize("dataset", ["lspet", "mpii"])

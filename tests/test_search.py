@@ -167,3 +167,24 @@ def test_the_winner_is_a_model_like_any_other(search_data, tmp_path, capsys):
     code, text, err = run_cli(capsys, "evaluate", winner, "--protocol", "synthetic-7030", "--data", search_data)
     assert code == 0, err
     assert f"{record['results']['aflw2000']['metrics']['mae']:.2f}" in text  # the same number, evaluated again
+
+
+def test_the_searched_model_keeps_only_the_backbone_it_computes_with():
+    from hpbench.models import create_model
+    from hpbench.search.features import TrunkCut
+
+    torch.manual_seed(0)
+    full = create_model("hopenet.resnet18", input_size=64)
+    model = create_model("searched.head", backbone={"arch": "hopenet.resnet18"}, layer="backbone.model.layer2",
+                         genome=[0.5] * 13, in_channels=128, input_size=64)
+    resnet = model.backbone.backbone.model
+    assert isinstance(resnet.layer3, torch.nn.Identity) and isinstance(resnet.layer4, torch.nn.Identity)
+    assert isinstance(model.backbone.head, torch.nn.Identity)  # HopeNet's angle bins
+    kept = ("conv1", "bn1", "layer1", "layer2")
+    expected = sum(p.numel() for name in kept for p in getattr(full.backbone.model, name).parameters())
+    expected += sum(p.numel() for p in model.head.parameters())
+    assert sum(p.numel() for p in model.parameters()) == expected  # 0.68 M, not the whole ResNet-18's 11.4 M
+    model.backbone.load_state_dict(full.state_dict(), strict=False)
+    images = torch.randn(2, 3, 64, 64)
+    full.eval(), model.eval()
+    assert torch.equal(model.trunk(images), TrunkCut(full, "backbone.model.layer2")(images))

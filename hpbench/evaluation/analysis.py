@@ -31,17 +31,24 @@ def error_by_yaw(predicted: np.ndarray, truth: np.ndarray, convention: str = "hp
     return out
 
 
-def mean_predictor_errors(protocol, data_dir, truths: dict[str, np.ndarray]) -> tuple[dict[str, float], str]:
-    """The MAE on each test set of always predicting the mean pose of the protocol's training split,
-    and what it was computed from (or, where that split is missing, why there is none)."""
+def training_selections(protocol, data_dir, baseline: str) -> tuple[list, str]:
+    """The protocol's training selections to take a ``baseline`` mean from, or ([], why there are none)."""
     from hpbench.protocols import select
 
     if "train" not in protocol.splits:
-        return {}, "no training split to take a mean from"
+        return [], "no training split to take a mean from"
     try:
-        selections = select(protocol, "train", data_dir)
+        return select(protocol, "train", data_dir), ""
     except HpbenchError as err:
-        return {}, f"no mean predictor: {err}"
+        return [], f"no {baseline}: {err}"
+
+
+def mean_predictor_errors(protocol, data_dir, truths: dict[str, np.ndarray]) -> tuple[dict[str, float], str]:
+    """The MAE on each test set of always predicting the mean pose of the protocol's training split,
+    and what it was computed from (or, where that split is missing, why there is none)."""
+    selections, why = training_selections(protocol, data_dir, "mean predictor")
+    if not selections:
+        return {}, why
     poses = np.concatenate([s.data.ypr[s.indices] for s in selections])
     with warnings.catch_warnings():  # an angle a dataset lacks (ETH-XGaze's roll) is NaN throughout
         warnings.simplefilter("ignore", RuntimeWarning)

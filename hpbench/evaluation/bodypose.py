@@ -21,8 +21,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
+from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps, transform_points
 from hpbench.errors import HpbenchError
+from hpbench.evaluation.analysis import training_selections
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics, keypoint_scores
@@ -95,6 +96,30 @@ def score_bodies(predictions: BodyPredictions, protocol: Protocol) -> DatasetRes
                          predictions.selection.content_sha256, per_joint=per_joint)
 
 
+def mean_pose_scores(protocol: Protocol, data_dir, test_sets: list[BodyPoseDataset]) -> tuple[dict[str, dict], str]:
+    """The protocol's metrics on each test set of predicting, in every test crop, the mean joints of the
+    training split's crops (unaugmented, in crop pixels), and what that mean was taken from (or why
+    there is none): the body-pose counterpart of head pose's mean predictor."""
+    selections, why = training_selections(protocol, data_dir, "mean pose")
+    if not selections:
+        return {}, why
+    preprocessing, crops = test_sets[0].preprocessing, []
+    for selection in selections:
+        train = BodyPoseDataset(selection.data, selection.indices, preprocessing)
+        crops += [transform_points(m, j) for m, j in zip(train.matrices, train.truth_joints)]
+    joints = {len(c) for c in crops} | {t.truth_joints.shape[1] for t in test_sets}
+    if len(joints) != 1:
+        return {}, f"no mean pose: the training and test sets have {sorted(joints)} joints"
+    mean = np.nanmean(np.stack(crops), axis=0)
+    scores = {}
+    for test in test_sets:
+        predicted = test.to_original(np.broadcast_to(mean, (len(test), *mean.shape)))
+        scores[str(test.data.layout.dataset)] = compute_metrics(protocol.metrics, predicted, test.truth_joints,
+                                                                head_boxes=test.head_boxes)
+    return scores, (f"the mean joints of {len(crops):,} training crops at {preprocessing.input_size} px "
+                    f"({', '.join(s.dataset for s in selections)})")
+
+
 def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_size: int, workers: int,
                       save_predictions=None, analysis=None, progress: bool = True,
                       decode: str = "parabola") -> ResultRecord:
@@ -116,6 +141,9 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
             from hpbench.evaluation.skeleton_pictures import worst_skeletons_picture
 
             worst_skeletons_picture(predictions, Path(analysis) / f"{protocol.name}-{selection.dataset}-worst.png")
+    baseline, _ = mean_pose_scores(protocol, data_dir, [p.dataset for p in all_predictions])
+    for dataset, scores in baseline.items():
+        results[dataset].mean_predictor_scores = scores
     if save_predictions:
         write_body_predictions(save_predictions, all_predictions)
     return ResultRecord(
@@ -155,4 +183,7 @@ def bodypose_table(record: ResultRecord) -> str:
     title = (f"protocol {record.protocol.name} v{record.protocol.version} · {record.model.file} · crop "
              f"{record.evaluation.crop} at {record.evaluation.input_size} px · joints decoded by "
              f"{record.evaluation.decode or 'parabola'}")
-    return "\n".join([title, tabulate(rows, headers=headers), *joints])
+    baseline = [f"{dataset}: predicting the training crops' mean joints instead gives "
+                + ", ".join(f"{k.upper()} {100 * v:.1f} %" for k, v in result.mean_predictor_scores.items())
+                for dataset, result in record.results.items() if result.mean_predictor_scores]
+    return "\n".join([title, tabulate(rows, headers=headers), *joints, *baseline])

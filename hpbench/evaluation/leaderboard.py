@@ -318,10 +318,19 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+LABEL_WIDTH = 64  # characters per line of a chart's row label
+
+
 def _label(row: Row) -> str:
-    """A row's name on the chart, with its source (a long variant cut to fit)."""
-    name = _named(row)
-    return f"{name if len(name) <= 70 else name[:69] + '…'} ({row.source})"
+    """A row's name on the chart with its source, broken at its " · " parts into lines of at most
+    LABEL_WIDTH characters (a part longer than that stays whole), so that variants stay apart."""
+    lines: list[str] = []
+    for part in f"{_named(row)} ({row.source})".split(" · "):
+        if lines and len(lines[-1]) + 3 + len(part) <= LABEL_WIDTH:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
@@ -339,7 +348,9 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
         metric, unit, higher = "loss", "loss (the CPM release's unit)", False
     ordered = [r for r in _sorted(rows, datasets, board) if any(metric in r.results.get(d, {}) for d in datasets)]
     ordered = [r for r in ordered if _ranked(r)] + [r for r in ordered if not _ranked(r)]
-    slot = 0.2 * len(datasets) + 0.12  # inches per row
+    labels = [_label(r) for r in ordered]
+    lines = max((label.count("\n") + 1 for label in labels), default=1)
+    slot = max(0.2 * len(datasets) + 0.12, 0.17 * lines + 0.06)  # inches per row: its bars, or its label's lines
     figure, axis = plt.subplots(figsize=(11, 1.4 + slot * len(ordered)), dpi=100)
     bar = 0.8 / len(datasets)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -355,7 +366,7 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
                       label=dataset if i == 0 else None)
             axis.text(value + largest * 0.005, i + k * bar, f"{value:.2f}", va="center", fontsize=8)
     axis.set_yticks([i + bar * (len(datasets) - 1) / 2 for i in range(len(ordered))])
-    axis.set_yticklabels([_label(r) for r in ordered], fontsize=9)
+    axis.set_yticklabels(labels, fontsize=9)
     for tick, row in zip(axis.get_yticklabels(), ordered):
         if not _ranked(row):
             tick.set_color("grey")
@@ -365,7 +376,7 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
     apart = "; hatched rows below the line are shown apart, not ranked" if ranked < len(ordered) \
         else ""
     axis.set_ylim(len(ordered) - 0.2, -0.6)
-    axis.set_xlim(0, largest * 1.1)
+    axis.set_xlim(0, largest * 1.25)  # room for the values, and for the legend beside the longest bars
     axis.set_xlabel(f"{unit}{apart}", fontsize=10)
     name = "mean absolute error" if metric == "mae" else metric.upper() if metric != "loss" else "loss"
     axis.set_title(f"{protocol}: {name} per test set ({'higher' if higher else 'lower'} is better)", fontsize=11)

@@ -66,6 +66,7 @@ class DatasetResult:
     content_sha256: str = ""  # of the prepared file scored (checked against its digests first)
     by_yaw: dict[str, dict] | None = None  # |true yaw| range → {"mae", "n"} (hpbench.evaluation.analysis)
     mean_predictor_mae: float | None = None  # predicting the training split's mean pose
+    mean_predictor_scores: dict[str, float] | None = None  # body pose: the metrics of the training crops' mean joints
     per_joint: dict[str, dict] | None = None  # body pose: metric → joint → accuracy (None where none counted)
 
 

@@ -131,7 +131,9 @@ def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict
                                epochs=epochs)
     model = create_model("searched.head", backbone=spec, layer=layer, genome=best["genome"],
                          in_channels=features["train"].shape[0], input_size=protocol.input_size)
-    model.backbone.load_state_dict(backbone.state_dict())
+    missing = model.backbone.load_state_dict(backbone.state_dict(), strict=False).missing_keys  # the kept modules
+    if missing:
+        raise HpbenchError(f"the searched model's backbone lacks {', '.join(missing[:3])} from the backbone searched over")
     model.head.load_state_dict(head.state_dict())
     path = Checkpoint.of_model(model, recipe={"search": recipe.name, "retrain_epochs": epochs, **settings},
                                protocol={"name": protocol.name, "version": protocol.version}, history=history
