@@ -141,10 +141,9 @@ def keypoint_accuracy(
     if predicted.shape != truth.shape or predicted.shape[-1] != 2:
         raise ValueError(f"predicted {predicted.shape} and truth {truth.shape} must both be (N, J, 2)")
     reference = np.asarray(reference, float)
-    valid = (np.isfinite(reference) & (reference > 0))[:, None] & np.ones(truth.shape[:2], bool)
+    valid = np.isfinite(truth).all(axis=-1) & (np.isfinite(reference) & (reference > 0))[:, None]
     if counts is not None:
         valid &= np.asarray(counts, bool)
-    valid &= np.isfinite(truth).all(axis=-1)
     distance = np.linalg.norm(predicted - truth, axis=-1)
     correct = valid & (distance <= alpha * reference[:, None])  # NaN predictions are wrong
     counted = valid.sum(axis=0)

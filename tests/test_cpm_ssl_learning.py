@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch.utils.data import DataLoader
 
 from hpbench.converters.prepare import prepare
 from hpbench.evaluation.evaluate import evaluate
@@ -47,21 +45,16 @@ def test_cpm_learns_to_find_the_joints(people, tmp_path):
 
 def tiles_placed_right(checkpoint, data) -> float:
     """The share of tiles whose position the model names, over 10 new puzzles of each synthetic LSP
-    image (5,400 tiles: steadier than the 162 of the validation split)."""
+    image (5,400 tiles: steadier than the 162 of the validation split), scored as validation does."""
     from hpbench.data.jigsaw import JigsawPuzzles
     from hpbench.format import HPFile
     from hpbench.models.loading import load_model
-    from hpbench.training.bodypose import position_logits
+    from hpbench.training.bodypose import BodyValidation
 
     model = load_model(checkpoint).module.eval()
     lsp = HPFile(data / "lsp.h5")
     puzzles = JigsawPuzzles(lsp, np.arange(len(lsp)), model.preprocessing, per_image=10, seed=99, target="index")
-    right = []
-    with torch.inference_mode():
-        for batch in DataLoader(puzzles, batch_size=50):
-            stages = model(model.preprocessing.normalise(batch["image"]))
-            right.append((position_logits(stages)[-1].argmax(-1) == batch["perm"]).float())
-    return float(torch.cat(right).mean())
+    return BodyValidation([(None, puzzles)], None, "cpu", workers=0, batch_size=50)(model)["validation_tile_accuracy"]
 
 
 @pytest.mark.slow

@@ -204,7 +204,15 @@ class BodyPoseDataset(Dataset):
                 "joints": torch.from_numpy(joints.astype(np.float32)), "visible": torch.from_numpy(visible.copy()),
                 "matrix": torch.from_numpy(matrix), "index": int(self.indices[position])}
 
+    def to_crop(self, joints: np.ndarray) -> np.ndarray:
+        """(n, k, 2) original-image pixels (the truth, or predictions) → the unaugmented crops' pixels."""
+        return _through_each(self.matrices, joints)
+
     def to_original(self, crop_joints: np.ndarray) -> np.ndarray:
         """(n, k, 2) predictions in the (unaugmented) crops' pixels → original-image pixels."""
-        inverse = np.linalg.inv(self.matrices)
-        return np.einsum("nij,nkj->nki", inverse[:, :2, :2], crop_joints) + inverse[:, None, :2, 2]
+        return _through_each(np.linalg.inv(self.matrices), crop_joints)
+
+
+def _through_each(matrices: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(n, k, 2) points, sample i's through the 3 × 3 affine ``matrices[i]``; NaN stays NaN."""
+    return np.einsum("nij,nkj->nki", matrices[:, :2, :2], np.asarray(points, np.float64)) + matrices[:, None, :2, 2]

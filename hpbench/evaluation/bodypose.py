@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps, transform_points
+from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import training_selections
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
@@ -103,14 +103,14 @@ def mean_pose_scores(protocol: Protocol, data_dir, test_sets: list[BodyPoseDatas
     selections, why = training_selections(protocol, data_dir, "mean pose")
     if not selections:
         return {}, why
-    preprocessing, crops = test_sets[0].preprocessing, []
-    for selection in selections:
-        train = BodyPoseDataset(selection.data, selection.indices, preprocessing)
-        crops += [transform_points(m, j) for m, j in zip(train.matrices, train.truth_joints)]
-    joints = {len(c) for c in crops} | {t.truth_joints.shape[1] for t in test_sets}
+    preprocessing = test_sets[0].preprocessing
+    crops = [BodyPoseDataset(s.data, s.indices, preprocessing) for s in selections]
+    crops = [train.to_crop(train.truth_joints) for train in crops]
+    joints = {c.shape[1] for c in crops} | {t.truth_joints.shape[1] for t in test_sets}
     if len(joints) != 1:
         return {}, f"no mean pose: the training and test sets have {sorted(joints)} joints"
-    mean = np.nanmean(np.stack(crops), axis=0)
+    crops = np.concatenate(crops)
+    mean = np.nanmean(crops, axis=0)
     scores = {}
     for test in test_sets:
         predicted = test.to_original(np.broadcast_to(mean, (len(test), *mean.shape)))

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpbench.data.bodypose import transform_points
 from hpbench.io import atomic_path
 from hpbench.skeletons import bones
 
@@ -32,8 +31,7 @@ def _draw(image: np.ndarray, joints: np.ndarray, pairs, colour, thickness: int) 
 def worst_skeletons_picture(predictions, path, count: int = 16, columns: int = 4, tile: int = 256) -> Path:
     """A grid of the ``count`` worst test crops with true and predicted skeletons (PNG at ``path``)."""
     data = predictions.dataset
-    crop_truth = np.stack([transform_points(m, j) for m, j in zip(data.matrices, data.truth_joints)])
-    crop_predicted = np.stack([transform_points(m, j) for m, j in zip(data.matrices, predictions.predicted)])
+    crop_truth, crop_predicted = data.to_crop(data.truth_joints), data.to_crop(predictions.predicted)
     side = data.preprocessing.input_size
     with np.errstate(invalid="ignore"):
         error = np.nanmean(np.linalg.norm(crop_predicted - crop_truth, axis=-1), axis=1) / side

@@ -43,11 +43,11 @@ class SearchedHeadModel(HeadPoseModel):
         return self(images)
 
 
-def drop_unreached(model: nn.Module, trunk: TrunkCut, input_size: int) -> list[str]:
+def drop_unreached(model: nn.Module, trunk: TrunkCut, input_size: int) -> None:
     """Replace by ``nn.Identity`` each outermost submodule of ``model`` that ``trunk``'s pass (one blank
     image of ``input_size`` pixels) neither calls nor reaches through a called descendant (a module
-    whose parts its parent calls one by one, as a ResNet trunk's, is reached); returns their names.
-    The features must not change."""
+    whose parts its parent calls one by one, as a ResNet trunk's, is reached). The features must
+    not change."""
     called: set[nn.Module] = set()
     hooks = [m.register_forward_pre_hook(lambda module, _: called.add(module)) for m in model.modules()]
     image = torch.zeros(1, 3, input_size, input_size)
@@ -64,13 +64,11 @@ def drop_unreached(model: nn.Module, trunk: TrunkCut, input_size: int) -> list[s
         if module in called:
             parts = name.split(".")
             reached.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
-    dropped = []
 
     def prune(parent: nn.Module, prefix: str) -> None:
         for name, child in list(parent.named_children()):
             if prefix + name not in reached:
                 setattr(parent, name, nn.Identity())
-                dropped.append(prefix + name)
             else:
                 prune(child, f"{prefix}{name}.")
 
@@ -84,7 +82,6 @@ def drop_unreached(model: nn.Module, trunk: TrunkCut, input_size: int) -> list[s
         raise HpbenchError(f"{type(model).__name__}: its features at {trunk.layer} use modules its forward pass "
                            "does not call; it cannot be cut there")
     model.train(was_training)
-    return dropped
 
 
 @register_model("searched.head")
