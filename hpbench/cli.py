@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
 
@@ -147,6 +158,9 @@ def _evaluate(commands) -> None:
                           "digits of the model file's sha256)")
     evaluate.add_argument("--record", nargs="?", const="", metavar="DIR",
                           help="also add the record to the leaderboard's results (default: leaderboards/results/)")
+    evaluate.add_argument("--forward-timeout", type=_positive_float, metavar="S",
+                          help="an untrusted TorchScript file's forward pass may take S seconds a batch before the "
+                          "run is stopped (default: 300)")
 
 
 def _train(commands) -> None:

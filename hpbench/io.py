@@ -1,13 +1,15 @@
 """Atomic writes: a file appears at its final path complete, or not at all.
 
 Everything hpbench writes (prepared files, reports, checkpoints, caches, box files, records) goes
-through ``NAME.partial`` in the same folder: written, flushed to disk (fsync) and renamed, so an
-interrupted run never leaves a half-written file under the final name.
+through ``NAME.<pid>-<random>.partial`` in the same folder: written, flushed to disk (fsync) and
+renamed, so an interrupted run never leaves a half-written file under the final name, and two
+writers never share one partial file (which of them wins the rename is what hpbench.locks settles).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,8 +18,9 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def partial_path(path: str | Path) -> Path:
+    """A partial file of ``path`` that no other writer uses."""
     path = Path(path)
-    return path.with_name(path.name + PARTIAL_SUFFIX)
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
 
 
 def publish(partial: str | Path, path: str | Path) -> None:

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
 from hpbench.converters import CONVERTERS
 from hpbench.data.crops import CROP_RULES
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import parse_metric
-from hpbench.paths import path_problem
+from hpbench.paths import checked_name, path_problem, safe_word
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
+from hpbench.yamlfiles import read_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
                "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic",
@@ -90,15 +90,14 @@ def list_protocols() -> list[Protocol]:
     return [load_protocol(path) for path in sorted(protocols_dir().glob("*.yaml"))]
 
 
-def load_protocol(name_or_path: str | Path) -> Protocol:
-    """A protocol by name (``p2``, ``2`` for p2) or from a YAML file path."""
+def load_protocol(name_or_path: str | Path, bundled: bool = False) -> Protocol:
+    """A protocol by name (``p2``, ``2`` for p2) or from a YAML file path; ``bundled``: a bundled
+    protocol by its name only (a name read from a record)."""
     text = str(name_or_path)
-    path = bundled_yaml("protocols", f"p{text}" if text.isdigit() else text, "protocol")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise HpbenchError(f"{path}: not a readable protocol file ({err})") from None
-    return _parse(raw, path)
+    if bundled:
+        checked_name(text, "protocol name")
+    path = bundled_yaml("protocols", f"p{text}" if text.isdigit() else text, "protocol", by_name=bundled)
+    return _parse(read_yaml(path, "protocol file"), path)
 
 
 def _parse(raw: Any, path: Path) -> Protocol:
@@ -108,6 +107,7 @@ def _parse(raw: Any, path: Path) -> Protocol:
     missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
     if missing:
         raise HpbenchError(f"{path}: missing keys {sorted(missing)} (docs/PROTOCOLS.md shows a complete file)")
+    checked_name(raw["name"], f"{path}: name")
     task = raw["task"]
     try:
         missing_face = _check_rules(raw, task)
@@ -182,7 +182,7 @@ def file_protocol(path: str | Path, boxes: str | None = None) -> tuple[Protocol,
     if reference is None:
         raise HpbenchError(f"--test {path}: {dataset} is not a head-pose dataset")
     entry = SplitEntry(dataset, {"rule": "all"}, boxes or reference, reference, True, path.name)
-    protocol = Protocol(name=f"file-{path.stem}", title=f"every sample of {path.name} inside ±99°", origin="file",
+    protocol = Protocol(name=f"file-{safe_word(path.stem)}", title=f"every sample of {path.name} inside ±99°", origin="file",
                         source=str(path), version=1, changelog=(), task="headpose", filter_limit=99.0, crop="kd",
                         input_size=224, metrics=("mae", "geodesic", "maev"), missing_face="fallback",
                         splits={"test": (entry,)})

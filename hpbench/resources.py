@@ -26,10 +26,11 @@ def bundled_dir(name: str) -> Path:
     return _PACKAGE / "_bundled" / name
 
 
-def bundled_yaml(folder: str, name_or_path: str | Path, kind: str) -> Path:
-    """A YAML file given by path, or by name from a bundled folder ("did you mean" for an unknown name)."""
+def bundled_yaml(folder: str, name_or_path: str | Path, kind: str, by_name: bool = False) -> Path:
+    """A YAML file given by path, or by name from a bundled folder ("did you mean" for an unknown name);
+    ``by_name``: a bundled one only (the name comes from a file, not from the user)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    if not by_name and path.suffix in (".yaml", ".yml") and path.is_file():
         return path
     path = bundled_dir(folder) / f"{name_or_path}.yaml"
     if not path.is_file():

@@ -16,7 +16,7 @@ import yaml
 from hpbench.data.transforms import Preprocessing
 from hpbench.models import create_model
 from hpbench.models.checkpoint import CHECKPOINT_FORMAT
-from hpbench.models.loading import save_torchscript
+from hpbench.models.torchscript import save_torchscript
 from hpbench.protocols import load_protocol
 from tests.conftest import run_cli
 

@@ -157,7 +157,7 @@ def test_a_file_is_checked_once_then_known_by_its_stamp(prepared_aflw2000, tmp_p
 
     import h5py
 
-    module = importlib.import_module("hpbench.format.validate")
+    module = importlib.import_module("hpbench.format.checked")
     monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
     copy = tmp_path / "aflw2000.h5"
     copy.write_bytes(prepared_aflw2000.read_bytes())
@@ -178,7 +178,7 @@ def test_the_jpeg_frame_header_gives_the_decoded_size(synth_aflw2000, synth_300w
     import cv2
     import numpy as np
 
-    from hpbench.converters.images import jpeg_size
+    from hpbench.format.image_size import jpeg_size
 
     files = [*synth_aflw2000[0].glob("*.jpg"), *synth_300w_lp[0].rglob("*.jpg"), *real_samples.rglob("*.jpg")]
     assert len(files) > 20

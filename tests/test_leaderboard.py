@@ -150,7 +150,7 @@ def test_malformed_records_name_the_file(board):
 def test_a_record_reads_and_writes_back_unchanged(board):
     path = _record(board)
     record = ResultRecord.load(path)
-    assert record.to_json() == path.read_text() and record.leaderboard_name == path.name
+    assert record.to_json() == path.read_text() and record.leaderboard_path(path.parent) == path
     content = json.loads(path.read_text())
     content["results"][next(iter(content["results"]))]["countz"] = {}
     path.write_text(json.dumps(content))

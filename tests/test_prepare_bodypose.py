@@ -121,7 +121,7 @@ def test_real_lsp_joints(real_samples, tmp_path, capsys):
     src = tmp_path / "lsp"
     src.mkdir()
     (src / "joints.mat").symlink_to(real_samples / "lsp" / "joints.mat")
-    _images_for(src, [f"im{i:04d}.jpg" for i in range(1, 11)])
+    _images_for(src, [f"im{i:04d}.jpg" for i in range(1, 11)], size=(520, 520))  # the joints reach x, y ≈ 1020
     code, out, err = run_cli(capsys, "prepare", "lsp", "--src", src, "--out", tmp_path / "data")
     assert code == 0, err
     assert "wrote 10 samples" in out and "image listed in joints.mat but absent on disk: 1,990" in out

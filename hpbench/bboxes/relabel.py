@@ -18,6 +18,7 @@ content digest) continues after the samples it already holds; otherwise it start
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -31,9 +32,12 @@ from hpbench.bboxes.detector import Detector
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, open_prepared
+from hpbench.format.validate import bad_boxes
+from hpbench.locks import output_lock
 
 SOURCE = "yolo"
 REJECTED_COLUMNS = ("rejected_x1", "rejected_y1", "rejected_x2", "rejected_y2")  # the journal's extra columns
+BOX_COLUMNS = ("x1", "y1", "x2", "y2")
 
 
 def iou(boxes: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -90,29 +94,52 @@ def reference_and_anchors(data: HPFile) -> tuple[str, np.ndarray, np.ndarray | N
     return converter.reference_box, data.box(converter.reference_box), anchors
 
 
-def _read_journal(path: Path, settings: dict) -> dict[str, dict]:
+def _read_journal(path: Path, settings: dict, data: HPFile, reference: np.ndarray, log=print) -> dict[str, dict]:
     """The rows of a journal made with exactly ``settings`` (weights, sizes, thresholds and the
     prepared file's digest); {} for none or one made otherwise. A torn last line (the run was
-    killed while writing it) is cut off the file; a row that does not parse is done again."""
+    killed while writing it) is cut off the file. A row that does not parse, names no sample of the
+    file, or breaks the value rules (a box out of order or far outside its image, a fallback whose box
+    is not the reference box) is done again: a journal is a file, and files can be damaged or forged."""
     if not path.is_file():
         return {}
     text = path.read_text(encoding="utf-8", errors="replace")
     complete = text[: text.rfind("\n") + 1]
-    lines = complete.splitlines()
-    if not lines or lines[0] != _journal_header(settings):
+    header, _, body = complete.partition("\n")
+    if header != _journal_header(settings):
         return {}
     if complete != text:
         with open(path, "r+b") as handle:
             handle.truncate(len(complete.encode("utf-8")))
+    index = {key: i for i, key in enumerate(data.keys)}
     rows = {}
-    for row in csv.DictReader(lines[1:]):
+    for row in csv.DictReader(io.StringIO(body)):
         try:
             [float(row[name]) for name in (*CSV_COLUMNS[1:7], *REJECTED_COLUMNS)]
         except (TypeError, ValueError):
             continue
-        if row["status"] in ("detected", "fallback"):
+        if row["status"] in ("detected", "fallback") and row["key"] in index:
             rows[row["key"]] = row
-    return rows
+    broken = _breaking_rules(rows, index, data, reference)
+    if broken:
+        log(f"{path}: {len(broken)} rows break the value rules (first: {broken[0]!r}); those samples are done again")
+    return {key: row for key, row in rows.items() if key not in set(broken)}
+
+
+def _breaking_rules(rows: dict[str, dict], index: dict[str, int], data: HPFile, reference: np.ndarray) -> list[str]:
+    """The keys of journal rows whose boxes break the format's box rules, or whose fallback box is not
+    the sample's reference box."""
+    if not rows:
+        return []
+    keys = list(rows)
+    at = np.array([index[key] for key in keys])
+    boxes = np.array([[float(rows[key][c]) for c in BOX_COLUMNS] for key in keys])
+    rejected = np.array([[float(rows[key][c]) for c in REJECTED_COLUMNS] for key in keys])
+    heights, widths = data.image_sizes[at].T
+    fallback = np.array([rows[key]["status"] == "fallback" for key in keys])
+    same = (boxes == reference[at]) | (np.isnan(boxes) & np.isnan(reference[at]))
+    bad = bad_boxes(boxes, heights, widths)[0] | bad_boxes(rejected, heights, widths)[0]
+    bad |= np.where(fallback, ~same.all(axis=1), np.isnan(boxes).any(axis=1))
+    return [key for key, flag in zip(keys, bad) if flag]
 
 
 def _journal_header(settings: dict) -> str:
@@ -127,10 +154,18 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
     detector = Detector(weights, imgsz=imgsz, conf=conf, device=device, trust=trust)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir / f"{dataset}.{SOURCE}.csv"):  # one relabelling per box file and journal
+        return _relabel(data, dataset, detector, reference_source, reference, centres, out_dir, batch_size, conf,
+                        min_iou, progress)
+
+
+def _relabel(data: HPFile, dataset: str, detector: Detector, reference_source: str, reference: np.ndarray,
+             centres: np.ndarray | None, out_dir: Path, batch_size: int, conf: float, min_iou: float,
+             progress: bool) -> dict:
     journal = out_dir / f"{dataset}.{SOURCE}.csv.progress"
     settings = {"weights_sha256": detector.sha256, "imgsz": detector.imgsz, "conf": conf, "iou": detector.iou,
                 "min_iou": min_iou, "reference": reference_source, "file_sha256": data.attrs["content_sha256"]}
-    done = _read_journal(journal, settings)
+    done = _read_journal(journal, settings, data, reference)
     todo = [i for i, key in enumerate(data.keys) if key not in done]
     if not done:  # none, or one made with other settings: its rows would mix two settings under one header
         journal.write_text(_journal_header(settings) + "\n" + ",".join((*CSV_COLUMNS, *REJECTED_COLUMNS)) + "\n")
@@ -148,8 +183,11 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
                               face.status, *(repr(float(v)) for v in face.rejected)])
             handle.flush()
             bar.update(len(batch))
-    rows = _read_journal(journal, settings)
-    boxes = np.array([[float(rows[k][c]) for c in ("x1", "y1", "x2", "y2")] for k in data.keys])
+    rows = _read_journal(journal, settings, data, reference)
+    if len(rows) != len(data):  # the rows just written are refused: a detector's box beyond the rules
+        raise HpbenchError(f"{journal}: {len(data) - len(rows)} samples have no valid row after the run; the "
+                           "prepared file is left as it was")
+    boxes = np.array([[float(rows[k][c]) for c in BOX_COLUMNS] for k in data.keys])
     rejected = np.array([[float(rows[k][c]) for c in REJECTED_COLUMNS] for k in data.keys])
     score = np.array([float(rows[k]["score"]) for k in data.keys])
     overlap = np.array([float(rows[k]["iou_ref"]) for k in data.keys])

@@ -20,6 +20,7 @@ import numpy as np
 
 from hpbench.errors import BadSourceFile
 from hpbench.format import IMAGE_FORMATS
+from hpbench.format.image_size import declared_size, jpeg_size, size_problem
 
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND\xaeB`\x82"
@@ -47,6 +48,9 @@ def check_image_bytes(data: bytes, path) -> tuple[bytes, str, int, int]:
         raise BadSourceFile(path, "is not a JPEG or PNG image (unrecognised file header)")
     if fmt == "png" and not data.rstrip(b"\0").endswith(_PNG_END):
         raise BadSourceFile(path, "is a truncated PNG (no IEND chunk)")
+    declared = declared_size(data, fmt)
+    if declared is not None and size_problem(*declared):
+        raise BadSourceFile(path, size_problem(*declared))
     # A JPEG is decoded at 1/8 scale: libjpeg still reads every entropy-coded byte (and reports
     # damage) but skips most of the inverse DCT, 3.4× faster; its size comes from the frame header.
     flags = cv2.IMREAD_REDUCED_GRAYSCALE_8 if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
@@ -62,31 +66,6 @@ def check_image_bytes(data: bytes, path) -> tuple[bytes, str, int, int]:
         what = "truncated" if "Premature end" in damage[0] else "corrupt"
         raise BadSourceFile(path, f"is a {what} JPEG (libjpeg: {damage[0]})")
     return data, fmt, int(size[0]), int(size[1])
-
-
-_START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(height, width) from a JPEG's frame header (SOFn), or None where there is none."""
-    offset = 2
-    while offset + 4 <= len(data):
-        if data[offset] != 0xFF:
-            return None
-        marker = data[offset + 1]
-        if marker == 0xFF:  # fill byte
-            offset += 1
-            continue
-        length = int.from_bytes(data[offset + 2:offset + 4], "big")
-        if marker in _START_OF_FRAME:
-            if offset + 9 > len(data):
-                return None
-            height, width = (int.from_bytes(data[offset + 5 + k:offset + 7 + k], "big") for k in (0, 2))
-            return (height, width) if height and width else None
-        if marker == 0xDA or length < 2:  # scan data before any frame header: not a valid JPEG
-            return None
-        offset += 2 + length
-    return None
 
 
 _JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid JPEG file structure")

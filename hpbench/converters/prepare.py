@@ -24,6 +24,7 @@ from hpbench.converters import SourceItem, Sources, get_converter
 from hpbench.errors import BadSourceFile, HpbenchError
 from hpbench.format import Layout, Writer, prepared_path, row_problems, sample_row
 from hpbench.io import write_text_atomic
+from hpbench.locks import output_lock
 from hpbench.parallel import ordered_map
 from hpbench.pose import inside_range
 
@@ -200,6 +201,16 @@ def prepare(
         raise HpbenchError(f"--src {src}: no such folder")
     output = prepared_path(out_dir, dataset)
     _check_output(out_dir, output, overwrite)
+    with output_lock(output):
+        return _prepare(converter, src, output, workers, skip_bad, overwrite, progress, options)
+
+
+def _prepare(converter, src: Path, output: Path, workers: int, skip_bad: bool, overwrite: bool, progress: bool,
+             options: dict) -> PrepareReport:
+    """``prepare`` itself, under the output's lock (the output is checked again: another run may have
+    written it while this one waited to start)."""
+    dataset = converter.name
+    _check_output(output.parent, output, overwrite)
     started = time.perf_counter()
     sources = converter.find_sources(src, **options)
     published = next((p.value for p in converter.published if p.what == "samples"), None)

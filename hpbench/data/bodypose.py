@@ -34,8 +34,9 @@ from torch.utils.data import Dataset
 
 from hpbench.data.transforms import Preprocessing
 from hpbench.format import HPFile
+from hpbench.format.layout import PERSON_BOX_PX
 
-SQUARE_SIDE = 200.0  # pixels per unit of person scale (MPII's unit)
+SQUARE_SIDE = PERSON_BOX_PX  # pixels per unit of person scale (MPII's unit)
 PERSON_CROPS = {"mpii": (1.25, 15.0)}  # dataset → (scale factor, centre moved down by this × scale px)
 HEATMAP_FLOOR = 0.0099  # the CPM release zeroes smaller target values
 PAD_VALUE = (128, 128, 128)

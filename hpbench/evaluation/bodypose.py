@@ -25,8 +25,10 @@ from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import training_selections
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
+from hpbench.format import check_unchanged
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics, keypoint_scores
+from hpbench.paths import output_path
 from hpbench.protocols import Protocol, Selection, select
 from hpbench.provenance import environment, utc_now
 
@@ -132,7 +134,8 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
                            f"({model.arch})")
     preprocessing = model.preprocessing_for(protocol.input_size)
     results, all_predictions = {}, []
-    for selection in select(protocol, protocol.test_split, data_dir):
+    selections = select(protocol, protocol.test_split, data_dir)
+    for selection in selections:
         dataset = BodyPoseDataset(selection.data, selection.indices, preprocessing)
         predictions = predict_bodies(model.module, selection, dataset, device, batch_size, workers, progress, decode)
         results[selection.dataset] = score_bodies(predictions, protocol)
@@ -140,7 +143,9 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
         if analysis:
             from hpbench.evaluation.skeleton_pictures import worst_skeletons_picture
 
-            worst_skeletons_picture(predictions, Path(analysis) / f"{protocol.name}-{selection.dataset}-worst.png")
+            worst_skeletons_picture(predictions, output_path(analysis, f"{protocol.name}-{selection.dataset}-worst.png"))
+    for selection in selections:  # what was scored is what was checked
+        check_unchanged(selection.path)
     baseline, _ = mean_pose_scores(protocol, data_dir, [p.dataset for p in all_predictions])
     for dataset, scores in baseline.items():
         results[dataset].mean_predictor_scores = scores

@@ -26,11 +26,14 @@ from hpbench.evaluation.analysis import (
     worst_predictions_picture,
 )
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ModelInfo, ProtocolRef, ResultRecord
+from hpbench.format import check_unchanged
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics
 from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
 from hpbench.models.inference import default_device, run_model
 from hpbench.models.loading import LoadedModel, load_model
+from hpbench.models.torchscript import FORWARD_TIMEOUT
+from hpbench.paths import output_path
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, Selection, file_protocol, load_protocol, select
 from hpbench.provenance import environment, utc_now
@@ -92,7 +95,7 @@ def score(predictions: DatasetPredictions, protocol: Protocol) -> DatasetResult:
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
              batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
              progress=True, cache=True, model_preprocessing=False, override_convention=False, analysis=None,
-             decode=None, log=print) -> ResultRecord:
+             decode=None, forward_timeout=None, log=print) -> ResultRecord:
     """Score a model file on the protocol's test split, with the protocol's crop rule and input size
     (``model_preprocessing``: the ones the model file records; ``crop``: another rule) and the model's
     normalisation. ``ensemble`` ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's
@@ -104,7 +107,8 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
     device = device or default_device()
     model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device,
-                       override_convention=override_convention)
+                       override_convention=override_convention,
+                       forward_timeout=forward_timeout or FORWARD_TIMEOUT)
     if protocol.task == "bodypose":
         from hpbench.evaluation.bodypose import evaluate_bodypose
 
@@ -127,12 +131,14 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         results[selection.dataset] = score(predictions, protocol)
         all_predictions.append(predictions)
         if analysis:
-            folder, name = Path(analysis), f"{protocol.name}-{selection.dataset}"
+            name = f"{protocol.name}-{selection.dataset}"
             plot_error_vs_angle(predictions.predicted, predictions.truth,
                                 f"{Path(model_path).name} on {selection.dataset} ({protocol.name})",
-                                folder / f"{name}-error-vs-angle.png")
+                                output_path(analysis, f"{name}-error-vs-angle.png"))
             worst_predictions_picture(dataset, predictions.predicted, predictions.truth, predictions.keys,
-                                      folder / f"{name}-worst.png")
+                                      output_path(analysis, f"{name}-worst.png"))
+    for selection in selections:  # what was scored is what was checked
+        check_unchanged(selection.path)
     baseline, _ = mean_predictor_errors(protocol, data_dir, {p.selection.dataset: p.truth for p in all_predictions})
     for dataset, value in baseline.items():
         results[dataset].mean_predictor_mae = value
@@ -231,7 +237,7 @@ def evaluate_and_report(model: str, protocol: str | None = None, test: str | Non
         from hpbench.evaluation.leaderboard import leaderboards_dir
 
         folder = Path(record) if record else leaderboards_dir() / "results"
-        print(f"leaderboard record: {result.write(folder / result.leaderboard_name)} (then: hpbench leaderboard build)")
+        print(f"leaderboard record: {result.write(result.leaderboard_path(folder))} (then: hpbench leaderboard build)")
     if options.get("save_predictions"):
         print(f"predictions: {options['save_predictions']}")
     return 0

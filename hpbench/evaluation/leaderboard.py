@@ -17,13 +17,14 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.records import ResultRecord
 from hpbench.io import write_bytes_atomic
+from hpbench.paths import output_path
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
+from hpbench.yamlfiles import read_yaml
 
 COLUMNS_PER_DATASET = ("yaw", "pitch", "roll", "mae", "geodesic", "n_eval", "n_fallback")
 BODY_COLUMNS_PER_DATASET = ("loss", "n_eval")  # after the protocol's metrics (pck@0.2 or pckh@0.5)
@@ -79,7 +80,7 @@ class Board:
 
 
 def board_for(protocol: str) -> Board:
-    spec = load_protocol(protocol)
+    spec = load_protocol(protocol, bundled=True)
     if spec.task == "bodypose":
         metrics = tuple((m, m.upper(), True) for m in spec.metrics)
         return Board((*metrics, ("loss", "loss", False)), spec.metrics[0], True,
@@ -93,10 +94,7 @@ def leaderboards_dir() -> Path:
 
 
 def load_reported(path: Path) -> list[Row]:
-    try:
-        content = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise HpbenchError(f"{path}: not readable ({err})") from None
+    content = read_yaml(path, "list of reported numbers")
     sources = content.get("sources", {})
     rows = []
     for number, raw in enumerate(content.get("rows", []), start=1):
@@ -181,7 +179,7 @@ def load_records(folder: Path) -> list[Row]:
     for path in sorted(folder.glob("*.json")):
         record = ResultRecord.load(path)
         protocol, model = record.protocol, record.model
-        spec = load_protocol(protocol.name)
+        spec = load_protocol(protocol.name, bundled=True)
         ensemble = record.evaluation.ensemble
         name = model.arch + (f" + ensemble p={ensemble['pad']},s={ensemble['stride']}" if ensemble else "")
         results = {}
@@ -208,7 +206,7 @@ def load_records(folder: Path) -> list[Row]:
     for row in rows:
         by_protocol.setdefault(row.protocol, []).append(row)
     for protocol, group in by_protocol.items():
-        _same_test_sets([r for r in group if not r.stale], load_protocol(protocol))
+        _same_test_sets([r for r in group if not r.stale], load_protocol(protocol, bundled=True))
     return rows
 
 
@@ -229,7 +227,7 @@ def _sorted(rows: list[Row], datasets: list[str], board: Board) -> list[Row]:
 
 
 def _datasets(protocol: str) -> list[str]:
-    spec = load_protocol(protocol)
+    spec = load_protocol(protocol, bundled=True)
     return [entry.dataset for entry in spec.entries(spec.test_split)]
 
 
@@ -271,7 +269,7 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     column in bold), then the rows shown apart with the reason each cannot be ranked."""
     from tabulate import tabulate
 
-    spec, board = load_protocol(protocol), board_for(protocol)
+    spec, board = load_protocol(protocol, bundled=True), board_for(protocol)
     datasets = _datasets(protocol)
     ordered = _sorted(rows, datasets, board)
     columns = [(d, key) for d in datasets for key, _, _ in board.columns]
@@ -405,7 +403,7 @@ def build_files(folder: Path | None = None) -> dict[str, bytes]:
                 "of the ranked table. A row measured another way than its protocol says (another crop, input size, "
                 "box source or test set, dropped samples, a wrapped error) or under an older protocol version "
                 "(stale) is shown apart with the reason, never ranked.", ""]
-    for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name).synthetic, name)):
+    for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name, bundled=True).synthetic, name)):
         files[f"{protocol}.csv"] = protocol_csv(protocol, by_protocol[protocol]).encode()
         files[f"{protocol}.png"] = protocol_chart(protocol, by_protocol[protocol])
         sections.append(protocol_markdown(protocol, by_protocol[protocol]))
@@ -417,7 +415,7 @@ def build(folder: Path | None = None) -> list[Path]:
     folder = folder or leaderboards_dir()
     written = []
     for name, content in build_files(folder).items():
-        written.append(write_bytes_atomic(folder / name, content))
+        written.append(write_bytes_atomic(output_path(folder, name), content))
     return written
 
 
@@ -484,7 +482,7 @@ def compare_records(records: list[str]) -> int:
     for path, record in loaded:
         settings = record.evaluation
         try:
-            reasons = conformance(record, load_protocol(record.protocol.name))
+            reasons = conformance(record, load_protocol(record.protocol.name, bundled=True))
         except HpbenchError:  # a --test file, or a protocol file not at hand
             reasons = ["no protocol to check it against"]
         row = [path.name, f"{record.protocol.name} v{record.protocol.version}", record.model.arch,

@@ -10,15 +10,21 @@ sorted keys; reading validates it and names the file and every problem.
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
+from hpbench.paths import name_problem, output_path, safe_word
 
 RECORD_FORMAT = 1
 PRIMARY_BODY_METRICS = ("pck@0.2", "pckh@0.5")  # what a body-pose record must hold one of
+SHA256 = re.compile(r"[0-9a-f]{64}")
+TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a JSON object", list: "a list"}
 
 
 @dataclass
@@ -89,33 +95,29 @@ class ResultRecord:
     def write(self, path: str | Path) -> Path:
         return write_text_atomic(path, self.to_json())
 
-    @property
-    def leaderboard_name(self) -> str:
-        """The file name under ``leaderboards/results/``: protocol, architecture, weights."""
-        return f"{self.protocol.name}__{self.model.arch}__{self.model.sha256[:12]}.json"
+    def leaderboard_path(self, folder: str | Path) -> Path:
+        """Its file under the leaderboard's ``folder``: protocol, architecture, weights."""
+        return output_path(folder, f"{self.protocol.name}__{self.model.arch}__{self.model.sha256[:12]}.json")
 
     @property
     def default_path(self) -> Path:
         """``results/PROTOCOL_MODEL_SHA.json``: the weights' hash keeps the records of two files called
         model.pt apart."""
-        return Path("results") / f"{self.protocol.name}_{Path(self.model.file).stem}_{self.model.sha256[:8]}.json"
+        stem = safe_word(Path(self.model.file).stem)
+        return output_path("results", f"{self.protocol.name}_{stem}_{self.model.sha256[:8]}.json")
 
     @classmethod
     def from_dict(cls, content: Any, path: str | Path) -> "ResultRecord":
+        """A record read from a file: every key known, every value of its declared type, every number
+        finite and in its range, every name that may reach a file name one safe word; else one error
+        naming the file and each problem."""
         problems: list[str] = []
         record = _build(cls, content, "", problems)
         if not problems:
-            for dataset, result in record.results.items():
-                if not any(isinstance(result.metrics.get(k), (int, float)) for k in ("mae", *PRIMARY_BODY_METRICS)):
-                    problems.append(f"results.{dataset}: no numeric metrics.mae (nor a body-pose pck or pckh)")
-                if not isinstance(result.counts.get("evaluated"), int):
-                    problems.append(f"results.{dataset}: no integer counts.evaluated")
-            if not record.results:
-                problems.append("no 'results'")
-            problems += [f"no 'environment.{k}'" for k in ("hpbench_version", "code_commit")
-                         if k not in record.environment]
+            problems += _value_problems(record)
         if problems:
-            raise HpbenchError(f"{path}: malformed result record: {'; '.join(problems)}")
+            shown = "; ".join(problems[:6]) + (f"; … {len(problems) - 6} more" if len(problems) > 6 else "")
+            raise HpbenchError(f"{path}: malformed result record: {shown}")
         return record
 
     @classmethod
@@ -137,7 +139,7 @@ def _plain(value):
 
 def _build(cls, content, where: str, problems: list[str]):
     """``cls`` from a JSON object (nested dataclasses and dicts of them by the type hints), or None
-    with each missing or unknown key noted in ``problems``."""
+    with each missing or unknown key and each value of another type noted in ``problems``."""
     prefix = f"{where}." if where else ""
     if not isinstance(content, dict):
         problems.append(f"'{where}' is not a JSON object" if where else "not a JSON object")
@@ -145,7 +147,7 @@ def _build(cls, content, where: str, problems: list[str]):
     known = {f.name for f in fields(cls)}
     required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
     found = [f"no '{prefix}{name}'" for name in required if name not in content]
-    found += [f"unknown key '{prefix}{name}'" for name in content if name not in known]
+    found += [f"unknown key '{prefix}{str(name)[:40]}'" for name in content if name not in known]
     problems += found
     if found:
         return None
@@ -159,5 +161,69 @@ def _build(cls, content, where: str, problems: list[str]):
                 problems.append(f"'{prefix}{name}' is not a JSON object")
                 continue
             value = {k: _build(get_args(hint)[1], v, f"{prefix}{name}.{k}", problems) for k, v in value.items()}
+        else:
+            problems += _type_problems(value, hint, prefix + name)
         values[name] = value
     return cls(**values) if len(problems) == before else None
+
+
+def _type_problems(value, hint, where: str) -> list[str]:
+    """``value`` against a type hint of the record (str, int, float, bool, dict[str, X], X | None);
+    a float must be finite."""
+    options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
+    if value is None:
+        return [] if type(None) in options else [f"'{where}' is null"]
+    hint = next(option for option in options if option is not type(None))
+    origin = get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"'{where}' is not a JSON object"]
+        inner = get_args(hint)[1] if get_args(hint) else Any
+        return [p for key, item in value.items() for p in _type_problems(item, inner, f"{where}.{key}")]
+    if hint is Any:
+        return []
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return [f"'{where}' is not a number"]
+        return [] if math.isfinite(value) else [f"'{where}' is not finite ({value})"]
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        return [f"'{where}' is not {TYPE_NAMES.get(hint, hint.__name__)}"]
+    return []
+
+
+def _value_problems(record: "ResultRecord") -> list[str]:
+    """The rules beyond types: names that reach file names, hashes, ranges and what a result must hold."""
+    problems = [f"'{where}' {value[:60]!r} is {name_problem(value)}" for where, value in
+                (("protocol.name", record.protocol.name), ("model.arch", record.model.arch)) if name_problem(value)]
+    hashes = [("model.sha256", record.model.sha256), *((f"protocol.keys_sha256.{d}", h)
+                                                       for d, h in record.protocol.keys_sha256.items())]
+    problems += [f"'{where}' is not a sha256 (64 hexadecimal digits)" for where, value in hashes
+                 if not SHA256.fullmatch(str(value))]
+    if record.protocol.version < 0:
+        problems.append("'protocol.version' is negative")
+    if record.evaluation.input_size < 1 or record.evaluation.batch_size < 1:
+        problems.append("'evaluation.input_size' and 'evaluation.batch_size' must be positive")
+    problems += [f"'model.{name}' is negative" for name in ("parameters_m", "gflops", "memory_mb")
+                 if (getattr(record.model, name) or 0) < 0]
+    if not record.results:
+        problems.append("no 'results'")
+    for dataset, result in record.results.items():
+        where = f"results.{dataset}"
+        if not any(isinstance(result.metrics.get(k), (int, float)) for k in ("mae", *PRIMARY_BODY_METRICS)):
+            problems.append(f"{where}: no numeric metrics.mae (nor a body-pose pck or pckh)")
+        problems += [f"'{where}.metrics.{name}' = {value} is outside [0, {'1' if _is_share(name) else '∞'})"
+                     for name, value in result.metrics.items()
+                     if isinstance(value, (int, float)) and (value < 0 or (_is_share(name) and value > 1))]
+        if not isinstance(result.counts.get("evaluated"), int):
+            problems.append(f"{where}: no integer counts.evaluated")
+        problems += [f"'{where}.counts.{name}' is not a count (a whole number ≥ 0)" for name, value in result.counts.items()
+                     if isinstance(value, bool) or not isinstance(value, int) or value < 0]
+        if result.keys_sha256 and not SHA256.fullmatch(result.keys_sha256):
+            problems.append(f"'{where}.keys_sha256' is not a sha256")
+    problems += [f"no 'environment.{k}'" for k in ("hpbench_version", "code_commit") if k not in record.environment]
+    return problems
+
+
+def _is_share(metric: str) -> bool:
+    """PCK-like metrics are shares of joints, in [0, 1]; the others are errors or losses, ≥ 0."""
+    return metric.startswith("pck")

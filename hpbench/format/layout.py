@@ -23,6 +23,7 @@ FORMAT_VERSION = 2  # 2: boxes are float64 (a crop rule truncating 469.99999 mus
 POSE_CONVENTION = "3ddfa (yaw, pitch, roll) degrees; R = Rz(roll) Ry(yaw) Rx(pitch)"
 TASKS = ("headpose", "bodypose")
 IMAGE_FORMATS = {"jpeg": b"\xff\xd8", "png": b"\x89PNG\r\n\x1a\n"}
+PERSON_BOX_PX = 200.0  # pixels per unit of person/scale (MPII's unit): the person box's side
 META_KINDS = {"int": np.dtype("<i8"), "float": np.dtype("<f8"), "str": "str"}
 
 

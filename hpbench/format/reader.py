@@ -10,9 +10,12 @@ import h5py
 import numpy as np
 
 from hpbench.errors import HpbenchError
+from hpbench.hdf5 import outside_references
+from hpbench.format.image_size import declared_size, size_problem
 from hpbench.format.layout import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    IMAGE_FORMATS,
     FormatError,
     Layout,
     box_status_keys,
@@ -38,6 +41,11 @@ def open_h5(path: str | Path) -> h5py.File:
         handle.close()
         raise FormatError(f"{path}: format version {version}; this hpbench reads version {FORMAT_VERSION} "
                           "(docs/FORMAT.md says what changed): run hpbench prepare on the raw dataset again")
+    outside = outside_references(handle, soft_links=True)
+    if outside:
+        handle.close()
+        raise FormatError(f"{path}: reads values from outside itself ({'; '.join(outside[:3])}); hpbench never "
+                          "writes links, external storage or virtual datasets: prepare the file again")
     return handle
 
 
@@ -153,6 +161,10 @@ class HPFile:
         return self._decode(self._encoded("depth/encoded", index), index, "depth map", cv2.IMREAD_UNCHANGED)
 
     def _decode(self, data: np.ndarray, index: int, what: str, flags: int) -> np.ndarray:
+        raw = data.tobytes()  # the header's size, before decoding (a decode bomb is refused unread)
+        declared = declared_size(raw, "png" if raw.startswith(IMAGE_FORMATS["png"]) else "jpeg")
+        if declared is not None and size_problem(*declared):
+            raise FormatError(f"{self.path}: {what} {index} ({self.keys[index]}) {size_problem(*declared)}")
         decoded = cv2.imdecode(data, flags)
         if decoded is None:
             raise FormatError(f"{self.path}: {what} {index} ({self.keys[index]}) cannot be decoded")

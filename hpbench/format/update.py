@@ -2,7 +2,7 @@
 
 The layout attribute, the per-key digest of the new keys and the content digest follow, so the file
 stays valid: ``hpbench verify`` after ``hpbench bboxes relabel`` passes. The change is atomic: it is
-made on a copy (``NAME.h5.partial``) that replaces the file only when complete, so an interrupted or
+made on a copy (a partial file, hpbench.io) that replaces the file only when complete, so an interrupted or
 refused change leaves the file as it was. A box source the converter wrote (the dataset's own box)
 is replaced only with ``replace=True``; names are checked before anything is touched.
 """
@@ -16,11 +16,14 @@ import shutil
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from hpbench.format.digest import column, combine_digest, field_digest
 from hpbench.format.layout import FormatError, Layout, box_status_keys, rejected_box_key
+from hpbench.format.validate import bad_boxes
 from hpbench.format.writer import create_key
 from hpbench.io import atomic_path, write_text_atomic
+from hpbench.locks import output_lock
 from hpbench.provenance import utc_now
 
 SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
@@ -41,7 +44,7 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
     ``rejected`` (with a status: the detection a fallback turned down, NaN rows elsewhere); returns the
     new content digest. ``replace`` allows overwriting a box the converter wrote."""
     check_source_name(source)
-    with atomic_path(path) as partial:
+    with output_lock(path), atomic_path(path) as partial:  # one change at a time: none is lost
         try:
             shutil.copyfile(path, partial)
             handle = h5py.File(partial, "r+")
@@ -77,6 +80,16 @@ def _add(h5: h5py.File, path, source, boxes, quality, attrs, replace: bool) -> s
         raise FormatError(f"{path}: bbox/{source} is the dataset's own box, written by the converter; choose "
                           "another --name, or pass --replace to overwrite it")
     count = int(h5.attrs["count"])
+    heights, widths = h5["image/height"][()], h5["image/width"][()]
+    for name, rows in ((f"bbox/{source}", boxes), (rejected_box_key(source), rejected)):
+        if rows is not None:  # the value rules every converter's boxes pass, before anything is written
+            rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+            bad, reasons = bad_boxes(rows, heights, widths) if len(rows) == count else (None, [])
+            if reasons:
+                first = int(np.argmax(bad))
+                raise FormatError(f"{path}: the new {name} breaks the box rules in {int(bad.sum())} rows "
+                                  f"({'; '.join(reasons)}; first: row {first}, {rows[first].tolist()}); nothing "
+                                  "was changed")
     unhashed = [name for name in layout.fields() if name not in h5 or "sha256" not in h5[name].attrs]
     if unhashed:
         raise FormatError(f"{path}: keys without a recorded sha256 ({', '.join(unhashed[:3])}); "

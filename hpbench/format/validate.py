@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -11,11 +10,10 @@ import h5py
 import numpy as np
 
 from hpbench.format.digest import READ_BLOCK, FieldHasher, column, combine_digest, iter_blocks
-from hpbench.format.layout import IMAGE_FORMATS, Field, FormatError, Layout, rejected_box_key
+from hpbench.format.image_size import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, size_problem
+from hpbench.format.layout import PERSON_BOX_PX, IMAGE_FORMATS, Field, FormatError, Layout, rejected_box_key
 from hpbench.format.reader import open_h5
-from hpbench.io import write_text_atomic
 from hpbench.pose import ANGLE_NAMES, rotation_from_ypr
-from hpbench.resources import cache_dir
 
 
 @dataclass
@@ -153,12 +151,46 @@ def _signature_problems(name: str, rows, formats, start: int) -> list[str]:
             if fmt in IMAGE_FORMATS and data[:len(IMAGE_FORMATS[fmt])].tobytes() != IMAGE_FORMATS[fmt]]
 
 
+# A box, landmark or joint may lie outside its image (a face at the border, a hidden joint), but by at
+# most this many image sides: further out it is damage, and cropping it would allocate without bound.
+OUTSIDE_MARGIN = 1.0
+
+
+def outside_image(xy: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Per row, whether any finite point of ``xy`` (rows of x, y pairs: (N, ..., 2) or boxes (N, 4))
+    lies beyond ``OUTSIDE_MARGIN`` image sides of its image."""
+    points = np.asarray(xy, dtype=np.float64).reshape(len(xy), -1, 2)
+    size = np.stack([np.asarray(widths, np.float64), np.asarray(heights, np.float64)], axis=1)[:, None, :]
+    with np.errstate(invalid="ignore"):
+        beyond = (points < -OUTSIDE_MARGIN * size) | (points > (1 + OUTSIDE_MARGIN) * size)
+    return beyond.any(axis=(1, 2))
+
+
+def bad_boxes(boxes: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The rows of ``boxes`` (x1 y1 x2 y2; a row of NaN is "no box") that break the box rules, and
+    why: partly NaN or infinite, x2 < x1 or y2 < y1, or beyond the image's margin."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    missing = np.isnan(boxes).all(axis=1)
+    broken = ~missing & ~np.isfinite(boxes).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        inverted = ~missing & ~broken & ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
+    outside = ~missing & ~broken & outside_image(boxes, heights, widths)
+    reasons = [text for flag, text in ((broken, "a row partly NaN or infinite"), (inverted, "x2 < x1 or y2 < y1"),
+                                       (outside, f"a box more than {OUTSIDE_MARGIN:g} image side outside its image"))
+               if flag.any()]
+    return broken | inverted | outside, reasons
+
+
 def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
     """The format's value rules over a block of rows (key name → rows): NaN and infinity, boxes,
     poses, joints, image sizes. ``prepare`` applies them to each sample, ``verify`` to each block."""
     problems = []
-    if np.any(block["image/height"] <= 0) or np.any(block["image/width"] <= 0):
+    heights, widths = block["image/height"], block["image/width"]
+    if np.any(heights <= 0) or np.any(widths <= 0):
         problems.append("image/height and image/width must be positive")
+    elif any(size_problem(int(h), int(w)) for h, w in zip(heights, widths)):
+        problems.append(f"image/height and image/width: an image beyond {MAX_IMAGE_SIDE:,} pixels a side or "
+                        f"{MAX_IMAGE_PIXELS:,} in all")
     bad = sorted(set(np.asarray(block["image/format"], dtype=str)) - set(IMAGE_FORMATS))
     if bad:
         problems.append(f"image/format has unknown values {bad}")
@@ -170,22 +202,23 @@ def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
             problems.append("landmarks/xy: a point with exactly one NaN coordinate")
         if np.any(np.isinf(xy)):
             problems.append("landmarks/xy: an infinite coordinate")
+        elif np.any(outside_image(xy, heights, widths)):
+            problems.append(f"landmarks/xy: a point more than {OUTSIDE_MARGIN:g} image side outside its image")
     for name in [f"bbox/{source}" for source in layout.box_sources] + [rejected_box_key(s) for s in layout.box_rejected]:
-        boxes = block[name]
-        missing = np.isnan(boxes).all(axis=1)  # a sample without this box is a row of NaN
-        present = boxes[~missing]
-        if not np.all(np.isfinite(present)):
-            problems.append(f"{name}: a row partly NaN or infinite")
-        elif np.any(present[:, 2] < present[:, 0]) or np.any(present[:, 3] < present[:, 1]):
-            problems.append(f"{name}: x2 < x1 or y2 < y1")
+        problems += [f"{name}: {reason}" for reason in bad_boxes(block[name], heights, widths)[1]]
     if layout.task == "bodypose":
         xy, visible = block["joints/xy"], block["joints/visible"]
         if np.any(visible & ~np.isfinite(xy).all(axis=-1)):
             problems.append("joints/xy: a visible joint with NaN coordinates")
         if np.any(np.isinf(xy)):
             problems.append("joints/xy: an infinite coordinate")
+        elif np.any(outside_image(xy, heights, widths)):
+            problems.append(f"joints/xy: a joint more than {OUTSIDE_MARGIN:g} image side outside its image")
         if not np.all(np.isfinite(block["person/center"])) or not np.all(block["person/scale"] > 0):
             problems.append("person/center or person/scale: not finite, or a scale that is not positive")
+        elif np.any(outside_image(block["person/center"], heights, widths)) or \
+                np.any(block["person/scale"] * PERSON_BOX_PX > (1 + 2 * OUTSIDE_MARGIN) * np.maximum(heights, widths)):
+            problems.append("person/center or person/scale: a person box far larger than, or far outside, its image")
     return problems
 
 
@@ -204,34 +237,3 @@ def _pose_problems(ypr: np.ndarray, rotation: np.ndarray, angles: Iterable[str])
         if error > 1e-5:
             problems.append(f"pose/rotation differs from pose/ypr by up to {error:.2g}")
     return problems
-
-
-def check_before_use(path: str | Path) -> str:
-    """Refuse a prepared file that fails ``validate`` before it is trained or scored on; returns its
-    content digest. The full check reads every byte once; a file that passed is remembered (by
-    path, size, modification time, inode and digest in ``$HPBENCH_CACHE/verified.json``), so a
-    later run on the unchanged file costs one ``stat``."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    with open_h5(path) as handle:
-        digest = str(handle.attrs.get("content_sha256", ""))
-    stamp = [stat.st_size, stat.st_mtime_ns, stat.st_ino, digest]
-    cache = cache_dir() / "verified.json"
-    try:
-        known = json.loads(cache.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if known.get(str(path)) == stamp:
-        return digest
-    report = validate(path)
-    if not report.ok:
-        failed = "; ".join(f"{c.name}: {c.message}" for c in report.checks if c.status == "fail")
-        raise FormatError(f"{path}: fails hpbench's checks ({failed[:300]}); it was changed or damaged after "
-                          f"prepare. `hpbench verify {path}` gives the full report; prepare it again")
-    known = {name: value for name, value in known.items() if Path(name).is_file()}
-    known[str(path)] = stamp
-    try:
-        write_text_atomic(cache, json.dumps(known, indent=1) + "\n")
-    except OSError:
-        pass  # a read-only cache only costs the check again next time
-    return digest

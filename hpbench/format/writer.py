@@ -1,7 +1,7 @@
 """Writing an hpbench file: one streaming writer, the only way a prepared file comes to exist.
 
 Samples are appended in order and flushed in batches (memory bounded by the batch size); the file is
-written as ``NAME.h5.partial`` and appears under its name only on ``commit`` (hpbench.io.publish).
+written as ``NAME.h5.<pid>-<random>.partial`` and appears under its name only on ``commit`` (hpbench.io.publish).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _chunk_rows(spec: Field) -> int:
 
 
 class Writer:
-    """Streams samples into ``path`` through ``path.partial``; the file appears only on ``commit``.
+    """Streams samples into ``path`` through a partial file of its own; the file appears only on ``commit``.
 
     Memory stays bounded by ``batch_size`` samples whatever the dataset size. Use as a context
     manager: leaving the block with an exception removes the partial file.

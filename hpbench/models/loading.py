@@ -14,13 +14,12 @@ dict, a Keras weights file of a ported family, or ONNX.
   (hpbench.models.onnx_model).
 
 ``.pt`` files are unpickled with ``weights_only=True`` unless the user trusts the file: unpickling
-can run code.
+can run code. TorchScript is a program: an untrusted one is checked before and after loading and
+watched while it runs (hpbench.models.torchscript).
 """
 
 from __future__ import annotations
 
-import json
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -32,14 +31,14 @@ from hpbench.errors import HpbenchError
 from hpbench.models import create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.metadata import MODEL_METADATA, checked_metadata, json_object
+from hpbench.models.torchscript import FORWARD_TIMEOUT, METADATA_FILE, is_torchscript, load_torchscript, watched
 from hpbench.pose import get_convention
 from hpbench.provenance import file_sha256
 
-METADATA_FILE = "hpbench.json"
-
 FORMATS = {
     "checkpoint": "hpbench train's model.pt (architecture, config and preprocessing inside)",
-    "torchscript": "torch.jit.save archive; metadata in its extra file hpbench.json",
+    "torchscript": "torch.jit.save archive; metadata in its extra file hpbench.json; pure tensor operations only "
+                   "unless --trust-checkpoint",
     "state_dict": "a bare state dict with --arch, in hpbench's keys or the authors' (HopeNet's snapshots, "
                   "6DRepNet's training and deploy files, KD's resnet50.pth)",
     "keras": "Keras weights (.h5) of a ported family, read with h5py: --arch whenet",
@@ -91,39 +90,13 @@ class LoadedModel:
         return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
-def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor, convention: str = "hpbench",
-                     preprocessing: Preprocessing = Preprocessing(), crop: str | None = None) -> None:
-    """Trace ``model`` (whose forward gives angles) to TorchScript with hpbench's metadata."""
-    metadata = {"input_size": preprocessing.input_size, "mean": list(preprocessing.mean),
-                "std": list(preprocessing.std), "colour": preprocessing.colour,
-                "resize_kernel": preprocessing.resize_kernel, "crop": crop, "convention": convention}
-    with warnings.catch_warnings():  # torch ≥ 2.9 flags TorchScript as deprecated; it still works
-        warnings.simplefilter("ignore", FutureWarning)
-        traced = torch.jit.trace(model.eval(), example)
-        torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(metadata)})
-
-
-def _is_torchscript(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or name.endswith("/code/") or "/code/" in name
-                   for name in archive.namelist())
-
-
-def _load_torchscript(path: Path, convention: str | None, device: str) -> LoadedModel:
-    extra = {METADATA_FILE: ""}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-    except RuntimeError as err:
-        raise HpbenchError(f"{path}: not a loadable TorchScript file ({err})") from None
+def _load_torchscript(path: Path, convention: str | None, device: str, trust: bool,
+                      forward_timeout: float) -> LoadedModel:
+    module, text = load_torchscript(path, device, trust)
     source = f"{path} ({METADATA_FILE})"
-    metadata = checked_metadata(json_object(extra[METADATA_FILE] or "{}", source), MODEL_METADATA, source)
-    return _from_metadata(module, module, "torchscript", metadata, metadata.get("input_size"), convention, path)
+    metadata = checked_metadata(json_object(text or "{}", source), MODEL_METADATA, source)
+    predict = module if trust else watched(module, path, forward_timeout)
+    return _from_metadata(predict, module, "torchscript", metadata, metadata.get("input_size"), convention, path)
 
 
 def _from_metadata(predict, module, kind: str, metadata: dict, input_size: int | None, convention: str | None,
@@ -189,7 +162,8 @@ def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
 
 
 def load_model(path: str | Path, arch: str | None = None, convention: str | None = None, trust: bool = False,
-               device: str = "cpu", override_convention: bool = False) -> LoadedModel:
+               device: str = "cpu", override_convention: bool = False,
+               forward_timeout: float = FORWARD_TIMEOUT) -> LoadedModel:
     """The model file at ``path``. ``convention`` names the convention of its outputs where the file
     records none; one that contradicts what the file (or its family) records is an error unless
     ``override_convention``."""
@@ -198,7 +172,7 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
         raise HpbenchError(f"{path}: no such model file")
     if convention is not None:
         get_convention(convention)  # fail early on an unknown name
-    loaded = _load(path, arch, convention, trust, device)
+    loaded = _load(path, arch, convention, trust, device, forward_timeout)
     own = loaded.config.get("convention") if loaded.kind in ("torchscript", "onnx") else loaded.module.convention
     loaded.convention_overridden = convention is not None and bool(own) and convention != own
     if loaded.convention_overridden and not override_convention:
@@ -208,11 +182,12 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
     return loaded
 
 
-def _load(path: Path, arch: str | None, convention: str | None, trust: bool, device: str) -> LoadedModel:
+def _load(path: Path, arch: str | None, convention: str | None, trust: bool, device: str,
+          forward_timeout: float) -> LoadedModel:
     if path.suffix.lower() == ".onnx" or arch == "onnx":
         return _load_onnx(path, convention, device)
-    if _is_torchscript(path):
-        return _load_torchscript(path, convention, device)
+    if is_torchscript(path):
+        return _load_torchscript(path, convention, device, trust, forward_timeout)
     with open(path, "rb") as handle:
         keras = handle.read(8) == b"\x89HDF\r\n\x1a\n"  # HDF5's signature
     if keras:

@@ -7,6 +7,7 @@ import json
 
 from hpbench.data.crops import CROP_RULES, RESIZE_KERNELS
 from hpbench.errors import HpbenchError
+from hpbench.paths import name_problem
 from hpbench.pose import get_convention
 from hpbench.registry import check_known_keys
 
@@ -27,6 +28,8 @@ def checked_metadata(metadata: dict, known: tuple[str, ...], source: str) -> dic
     """``metadata`` after checking every key is known and every value valid (one-line errors)."""
     check_known_keys(metadata, known, source)
     problems = []
+    if "arch" in metadata and name_problem(metadata["arch"]):
+        problems.append(f"arch {str(metadata['arch'])[:80]!r} is {name_problem(metadata['arch'])} (it names records)")
     size = metadata.get("input_size")
     if size is not None and not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
         problems.append(f"input_size must be a positive integer, not {size!r}")

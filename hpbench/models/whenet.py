@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpbench.errors import HpbenchError
+from hpbench.hdf5 import outside_references
 from hpbench.models import register_model
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.heads import bin_edges
@@ -111,6 +112,10 @@ class WHENet(HeadPoseModel):
         targets = self._keras_targets()
         used = 0
         with h5py.File(path, "r") as handle:
+            outside = outside_references(handle)
+            if outside:
+                raise HpbenchError(f"{path}: reads values from outside itself ({'; '.join(outside[:3])}); a Keras "
+                                   "weights file holds its arrays")
             group = handle["model_weights"] if "model_weights" in handle else handle
             for name in (n.decode() if isinstance(n, bytes) else str(n) for n in group.attrs["layer_names"]):
                 names = [w.decode() if isinstance(w, bytes) else str(w) for w in group[name].attrs["weight_names"]]

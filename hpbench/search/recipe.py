@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from hpbench.errors import HpbenchError
+from hpbench.paths import checked_name
 from hpbench.registry import check_known_keys
 from hpbench.resources import bundled_yaml
 from hpbench.training.recipe import set_dotted
+from hpbench.yamlfiles import parse_yaml, read_yaml
 
 CANDIDATE_KEYS = {"epochs", "batch_size", "optimizer", "scheduler", "huber_delta", "l2"}
 
@@ -35,16 +36,16 @@ class SearchRecipe:
 
 def load_search_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> SearchRecipe:
     path = bundled_yaml("searches", name_or_path, "search recipe")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise HpbenchError(f"{path}: not a readable search recipe ({err})") from None
+    raw = read_yaml(path, "search recipe")
+    if not isinstance(raw, dict):
+        raise HpbenchError(f"{path}: a search recipe is a mapping of keys to values")
     for item in overrides:
         key, equals, text = item.partition("=")
         if not equals:
             raise HpbenchError(f"--set {item!r}: expected key=value")
-        set_dotted(raw, key.strip(), yaml.safe_load(text))
+        set_dotted(raw, key.strip(), parse_yaml(text, f"--set {item}"))
     check_known_keys(raw, SearchRecipe.__dataclass_fields__, str(path))
+    checked_name(raw.get("name"), f"{path}: name")
     check_known_keys(raw.get("candidate") or {}, CANDIDATE_KEYS, f"{path}: candidate")
     check_known_keys(raw.get("backbone") or {}, {"arch", "config", "layer"}, f"{path}: backbone")
     try:

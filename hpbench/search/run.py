@@ -26,10 +26,12 @@ import torch
 from hpbench.data.headpose import dataset_for
 from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
+from hpbench.locks import output_lock
 from hpbench.models import create_model
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.checkpoint import Checkpoint
 from hpbench.models.loading import load_model
+from hpbench.paths import output_path
 from hpbench.protocols import load_protocol, select
 from hpbench.provenance import file_sha256
 from hpbench.search.features import FeatureRequest, Features, TrunkCut, cached_features
@@ -86,39 +88,40 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
     budget = int(budget or recipe.budget)
     if budget < 1:
         raise HpbenchError(f"--budget {budget}: at least one evaluation")
-    out = Path(out or f"runs/search-{recipe.name}-{protocol.name}")
-    module, backbone_id, spec = _backbone(recipe, backbone, arch, pretrained, trust, device)
-    layer = layer or recipe.backbone.get("layer")
-    if not layer:
-        raise HpbenchError(f"search recipe {recipe.name} names no layer: pass --layer (a name of the backbone's modules)")
-    trunk = TrunkCut(module, layer)
-    preprocessing = replace(module.preprocessing, input_size=protocol.input_size)
-    features = {split: split_features(protocol, split, data_dir, trunk, preprocessing, backbone_id, device, workers,
-                                      progress, log) for split in ("train", "validation")}
-    log(f"search {recipe.name}: {optimizer}, budget {budget}, features {features['train'].shape} "
-        f"({len(features['train'].values):,} train / {len(features['validation'].values):,} validation)")
-    objective = Objective(features["train"], features["validation"], recipe.candidate, recipe.fitness,
-                          out / f"{optimizer}.jsonl", budget, recipe.seed, log=log)
-    run_optimizer(optimizer, objective, recipe.seed)
-    best = objective.best()
-    logs = {p.stem: read_log(p) for p in sorted(out.glob("*.jsonl")) if p.stem in OPTIMIZERS}
-    pictures = [str(plot_convergence(logs, out / "convergence.png")), str(plot_pareto(logs, out / "pareto.png"))]
-    summary = {"recipe": asdict(recipe), "protocol": {"name": protocol.name, "version": protocol.version},
-               "optimizer": optimizer, "budget": budget, "evaluations": objective.calls,
-               "trained": sum(not e.get("cached") for e in objective.entries),
-               "seconds": round(sum(e["seconds"] for e in objective.entries), 1),
-               "backbone": {**spec, "weights": backbone_id, "layer": layer, "features": list(features["train"].shape),
-                            "counts": {split: len(f.values) for split, f in features.items()}},
-               "best": best, "pictures": pictures}
-    epochs = recipe.retrain.get("epochs", 0) if retrain_epochs is None else retrain_epochs
-    if epochs:
-        summary["winner"] = _retrain_winner(best, features, recipe, spec, module, layer, protocol, out, int(epochs),
-                                            data_dir, device, workers, progress, log)
-    write_text_atomic(out / "search.json", json.dumps(summary, indent=2, default=str) + "\n")
-    log(f"best: fitness {best['fitness']:.3f}, validation MAE {best['val_mae']:.2f}°, {best['mflops']:.2f} MFLOPs, "
-        f"{best['params']:,} parameters, {best['memory_mb']:.3f} MB: {best['key']}\nlog: {objective.log_path}\n"
-        f"pictures: {', '.join(pictures)}")
-    return summary
+    out = Path(out or output_path("runs", f"search-{recipe.name}-{protocol.name}"))
+    with output_lock(out):  # one search per folder: its logs are appended to
+        module, backbone_id, spec = _backbone(recipe, backbone, arch, pretrained, trust, device)
+        layer = layer or recipe.backbone.get("layer")
+        if not layer:
+            raise HpbenchError(f"search recipe {recipe.name} names no layer: pass --layer (a name of the backbone's modules)")
+        trunk = TrunkCut(module, layer)
+        preprocessing = replace(module.preprocessing, input_size=protocol.input_size)
+        features = {split: split_features(protocol, split, data_dir, trunk, preprocessing, backbone_id, device, workers,
+                                          progress, log) for split in ("train", "validation")}
+        log(f"search {recipe.name}: {optimizer}, budget {budget}, features {features['train'].shape} "
+            f"({len(features['train'].values):,} train / {len(features['validation'].values):,} validation)")
+        objective = Objective(features["train"], features["validation"], recipe.candidate, recipe.fitness,
+                              out / f"{optimizer}.jsonl", budget, recipe.seed, log=log)
+        run_optimizer(optimizer, objective, recipe.seed)
+        best = objective.best()
+        logs = {p.stem: read_log(p) for p in sorted(out.glob("*.jsonl")) if p.stem in OPTIMIZERS}
+        pictures = [str(plot_convergence(logs, out / "convergence.png")), str(plot_pareto(logs, out / "pareto.png"))]
+        summary = {"recipe": asdict(recipe), "protocol": {"name": protocol.name, "version": protocol.version},
+                   "optimizer": optimizer, "budget": budget, "evaluations": objective.calls,
+                   "trained": sum(not e.get("cached") for e in objective.entries),
+                   "seconds": round(sum(e["seconds"] for e in objective.entries), 1),
+                   "backbone": {**spec, "weights": backbone_id, "layer": layer, "features": list(features["train"].shape),
+                                "counts": {split: len(f.values) for split, f in features.items()}},
+                   "best": best, "pictures": pictures}
+        epochs = recipe.retrain.get("epochs", 0) if retrain_epochs is None else retrain_epochs
+        if epochs:
+            summary["winner"] = _retrain_winner(best, features, recipe, spec, module, layer, protocol, out, int(epochs),
+                                                data_dir, device, workers, progress, log)
+        write_text_atomic(out / "search.json", json.dumps(summary, indent=2, default=str) + "\n")
+        log(f"best: fitness {best['fitness']:.3f}, validation MAE {best['val_mae']:.2f}°, {best['mflops']:.2f} MFLOPs, "
+            f"{best['params']:,} parameters, {best['memory_mb']:.3f} MB: {best['key']}\nlog: {objective.log_path}\n"
+            f"pictures: {', '.join(pictures)}")
+        return summary
 
 
 def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict, backbone: torch.nn.Module, layer: str,

@@ -145,10 +145,10 @@ def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: st
     augment = (BodyAugmentation(**checked_keywords("augment", BodyAugmentation, recipe.augment))
                if recipe.augment is not None and jigsaw is None else None)
     train = sets("train", augment)
-    validate = None
+    validate, validation = None, []
     if "validation" in protocol.splits:
-        validate = BodyValidation(sets("validation"), None if jigsaw is not None else protocol.metrics[0], device,
-                                  workers)
+        validation = sets("validation")
+        validate = BodyValidation(validation, None if jigsaw is not None else protocol.metrics[0], device, workers)
     stopping = recipe.early_stopping or {}
     return Run(model=model, train_set=ConcatDataset([d for _, d in train]),
                loss=BodyObjective(preprocessing, loss),
@@ -157,5 +157,5 @@ def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: st
                recipe=asdict(recipe),
                data={"name": protocol.name, "version": protocol.version,
                      "keys_sha256": {s.dataset: s.keys_sha256 for s, _ in train}},
-               checkpoint_fields={"crop": protocol.crop},
+               checkpoint_fields={"crop": protocol.crop}, files=tuple(s.path for s, _ in train + validation),
                patience=stopping.get("patience"), monitor=stopping.get("monitor", "validation_loss"))

@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
 from hpbench.errors import HpbenchError
+from hpbench.format import check_unchanged
 from hpbench.io import write_text_atomic
 from hpbench.models.checkpoint import Checkpoint
 from hpbench.provenance import environment, utc_now
@@ -82,6 +83,7 @@ class Run:
     amp: bool = True  # mixed precision where the device is a GPU
     patience: int | None = None  # early stopping: epochs without a lower ``monitor`` before the run stops
     monitor: str = "validation_loss"  # a key of validate's result; with patience, model.pt is its best epoch
+    files: tuple = ()  # the prepared files it reads: still as checked when the run ends, or it is void
 
 
 def set_epoch(dataset, epoch: int) -> None:
@@ -139,6 +141,8 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
                              if k != "epoch")
             say(f"epoch {entry['epoch']}/{run.epochs}: {rest}")
     if processes.main:
+        for path in run.files:
+            check_unchanged(path)
         if run.patience is not None and (out / "best.pt").is_file():
             best = _best_epoch(run, history)
             model.load_state_dict(Checkpoint.load(out / "best.pt").state_dict)

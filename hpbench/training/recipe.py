@@ -13,10 +13,11 @@ import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from hpbench.errors import HpbenchError
+from hpbench.paths import checked_name
 from hpbench.resources import bundled_dir, bundled_yaml
+from hpbench.yamlfiles import parse_yaml, read_yaml
 
 RECIPE_KEYS = {"name", "arch", "source", "model", "loss", "optimizer", "scheduler", "epochs", "batch_size", "augment",
                "crop", "boxes", "seed", "teacher", "notes", "jigsaw", "transfer", "early_stopping"}
@@ -58,18 +59,18 @@ def set_dotted(raw: dict, dotted: str, value) -> None:
 
 def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Recipe:
     path = bundled_yaml("baselines", name_or_path, "recipe")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise HpbenchError(f"{path}: not a readable recipe ({err})") from None
+    raw = read_yaml(path, "recipe")
+    if not isinstance(raw, dict):
+        raise HpbenchError(f"{path}: a recipe is a mapping of keys to values")
     for item in overrides:
         if "=" not in item:
             raise HpbenchError(f"--set {item!r}: expected key=value")
         key, text = item.split("=", 1)
-        set_dotted(raw, key.strip(), yaml.safe_load(text))
+        set_dotted(raw, key.strip(), parse_yaml(text, f"--set {item}"))
     unknown = set(raw) - RECIPE_KEYS
     if unknown:
         raise HpbenchError(f"{path}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
+    checked_name(raw.get("name"), f"{path}: name")
     try:
         return Recipe(**raw)
     except TypeError as err:

@@ -15,6 +15,7 @@ evaluate`` reads.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from hpbench.data.augment import PoseAugmentation
 from hpbench.data.headpose import dataset_for
 from hpbench.data.pretext import PretextTargets
 from hpbench.errors import HpbenchError
+from hpbench.locks import output_lock
+from hpbench.paths import output_path
 from hpbench.evaluation.evaluate import predict_dataset, score
 from hpbench.models import MODELS, create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
@@ -113,7 +116,14 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     crops from the crop cache where the crop rule allows it (hpbench.data.crop_cache)."""
     recipe = load_recipe(recipe_path, tuple(overrides))
     protocol = load_protocol(protocol_name)
+    out = Path(out or output_path("runs", f"{recipe.name}-{protocol.name}"))
     processes = start_processes(device)
+    with output_lock(out) if processes.main else nullcontext():  # one run per folder, refused at once
+        return _train(recipe, protocol, data_dir, out, pretrained, processes, workers, progress, restart, cache, log)
+
+
+def _train(recipe: Recipe, protocol: Protocol, data_dir, out: Path, pretrained, processes: Processes, workers: int,
+           progress: bool, restart: bool, cache: bool, log) -> Path:
     say = processes.say(log)
     torch.manual_seed(recipe.seed)
     content = read_torch_file(pretrained) if pretrained and Path(pretrained).is_file() else None
@@ -138,7 +148,6 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     else:
         say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
             f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
-    out = Path(out or Path("runs") / f"{recipe.name}-{protocol.name}")
     if protocol.task == "bodypose":
         run = bodypose_run(recipe, protocol, model, data_dir, processes.device, workers)
         return fit(run, out, processes, workers, restart, log, progress)
@@ -159,5 +168,6 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
         data={"name": protocol.name, "version": protocol.version,
               "keys_sha256": {s.dataset: s.keys_sha256 for s in selections}},
         checkpoint_fields={"crop": crop, "pretrained": str(pretrained or "")},
+        files=tuple(s.path for s in selections) + tuple(s.path for s, _ in (validate.sets if validate else ())),
     )
     return fit(run, out, processes, workers, restart, log, progress)
