@@ -44,8 +44,18 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _workers_option(parser) -> None:
-    parser.add_argument("--workers", type=int, default=default_workers(),
+    parser.add_argument("--workers", type=_count, default=default_workers(),
                         help=f"DataLoader worker processes (default on this machine: {default_workers()})")
 
 
@@ -250,7 +260,7 @@ def _detector(commands) -> None:
     train.add_argument("--imgsz", type=_positive_int, default=320)
     train.add_argument("--batch", type=_positive_int, default=16)
     train.add_argument("--device", default="cpu")
-    train.add_argument("--workers", type=int, default=2)
+    train.add_argument("--workers", type=_count, default=2)
     train.add_argument("--mosaic", type=float, default=0.0, help="mosaic augmentation probability (default 0)")
     _trust_option(train, "--model")
 

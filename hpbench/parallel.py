@@ -106,3 +106,15 @@ def ordered_map(
             yield from finished(*pending.popleft())
     finally:
         pool.close(pending)
+
+
+def capped_workers(requested: int, items: int | None = None, log=print) -> int:
+    """``requested`` worker processes, but no more than this machine's cores nor than ``items`` (the
+    work there is): more only add processes that wait. Says so when it caps."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = max(1, min(cores, items if items is not None else cores))
+    if requested <= limit:
+        return requested
+    why = f"this machine has {cores} cores" + (f" and there are {items} items to read" if items is not None else "")
+    log(f"--workers {requested}: using {limit} ({why})")
+    return limit

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass, field, replace
+import json
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,12 +27,23 @@ from hpbench.paths import checked_name, path_problem, safe_word
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
+from hpbench.schema import Rule, check_values
 from hpbench.yamlfiles import read_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
                "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic",
                "frozen_keys_sha256"}
 ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter", "file"}
+_TEXT, _OPTIONAL_TEXT, _OPTIONAL_MAPPING = Rule((str,)), Rule((str, type(None))), Rule((dict, type(None)))
+PROTOCOL_RULES = {
+    "name": _TEXT, "title": _TEXT, "origin": _TEXT, "source": _OPTIONAL_TEXT, "notes": _OPTIONAL_TEXT,
+    "version": Rule((int,), low=1), "changelog": Rule((list,)), "task": _TEXT, "filter": _OPTIONAL_MAPPING,
+    "crop": _TEXT, "input_size": Rule((int,), low=8, high=4096), "metrics": Rule((list,)), "missing_face": _TEXT,
+    "splits": Rule((dict,)), "published_counts": _OPTIONAL_MAPPING, "score_convention": _TEXT,
+    "synthetic": Rule((bool,)), "frozen_keys_sha256": _OPTIONAL_MAPPING,
+}
+ENTRY_RULES = {"dataset": _TEXT, "select": Rule((str, dict)), "boxes": _OPTIONAL_TEXT, "reference": _OPTIONAL_TEXT,
+               "filter": Rule((bool,)), "file": _OPTIONAL_TEXT}
 SPLITS = ("train", "validation", "test")
 # what a test sample without its preferred box becomes: scored on the reference box and counted, or
 # an error; body-pose protocols use no face boxes
@@ -81,6 +93,19 @@ class Protocol:
     def test_split(self) -> str:
         return "test" if "test" in self.splits else list(self.splits)[-1]
 
+    @property
+    def sha256(self) -> str:
+        """The protocol's identity by content: the sha256 of everything that decides a score (name,
+        version, task, filter, crop, input size, metrics, missing-face rule, convention, every split
+        entry, frozen key lists), not of its wording. Records carry it, so a file that reuses a
+        bundled protocol's name is told apart from it."""
+        content = {"name": self.name, "version": self.version, "task": self.task, "filter": self.filter_limit,
+                   "crop": self.crop, "input_size": self.input_size, "metrics": list(self.metrics),
+                   "missing_face": self.missing_face, "score_convention": self.score_convention,
+                   "frozen_keys_sha256": self.frozen_keys_sha256,
+                   "splits": {split: [asdict(entry) for entry in entries] for split, entries in self.splits.items()}}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
 
 def protocols_dir() -> Path:
     return bundled_dir("protocols")
@@ -107,14 +132,21 @@ def _parse(raw: Any, path: Path) -> Protocol:
     missing = {"name", "version", "task", "splits", "crop", "metrics"} - set(raw)
     if missing:
         raise HpbenchError(f"{path}: missing keys {sorted(missing)} (docs/PROTOCOLS.md shows a complete file)")
+    check_values(raw, PROTOCOL_RULES, str(path))
     checked_name(raw["name"], f"{path}: name")
+    if raw.get("filter") is not None:
+        check_known_keys(raw["filter"], ("limit",), f"{path}: filter")
+        check_values(raw["filter"], {"limit": Rule((float, type(None)), above=0, high=180)}, f"{path}: filter")
     task = raw["task"]
     try:
         missing_face = _check_rules(raw, task)
         if not isinstance(raw["splits"], dict):
             raise HpbenchError("splits: a mapping of split names to lists of entries")
         check_known_keys(raw["splits"], SPLITS, "splits")
+        check_values(raw["splits"], dict.fromkeys(raw["splits"], Rule((list,))), "splits")
         splits = {split: tuple(_entry(entry) for entry in entries) for split, entries in raw["splits"].items()}
+        if not any(splits.values()):
+            raise HpbenchError("splits: no split names a dataset")
     except HpbenchError as err:
         raise HpbenchError(f"{path}: {err}") from None
     limit = (raw.get("filter") or {}).get("limit")
@@ -147,7 +179,8 @@ def _check_rules(raw: dict, task: str) -> str:
 
 def _entry(raw: dict) -> SplitEntry:
     if not isinstance(raw, dict) or "dataset" not in raw:
-        raise HpbenchError(f"a split entry is a mapping with a 'dataset', got {raw!r}")
+        raise HpbenchError(f"a split entry is a mapping with a 'dataset', got {raw!r:.80}")
+    check_values(raw, ENTRY_RULES, "split entry")
     check_known_keys(raw, ENTRY_KEYS, f"split entry {raw['dataset']}")
     converter = CONVERTERS.get(raw["dataset"])
     select = raw.get("select", "all")

@@ -19,6 +19,15 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def files_sha256(paths: list[Path]) -> str:
+    """One file's sha256; for a model made of several files (an ONNX graph with external weights
+    and a sidecar), the sha256 of their names and sha256s, so that a change to any of them shows."""
+    if len(paths) == 1:
+        return file_sha256(paths[0])
+    lines = "".join(f"{Path(p).name}\0{file_sha256(p)}\n" for p in paths)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
 def git_commit() -> str:
     """The commit of the hpbench checkout in use (with "+dirty" for local changes), or "unknown"."""
     root = Path(__file__).resolve().parent.parent

@@ -34,6 +34,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, open_prepared
 from hpbench.format.validate import bad_boxes
 from hpbench.locks import output_lock
+from hpbench.models.inference import checked_device
 
 SOURCE = "yolo"
 REJECTED_COLUMNS = ("rejected_x1", "rejected_y1", "rejected_x2", "rejected_y2")  # the journal's extra columns
@@ -151,7 +152,7 @@ def relabel(dataset: str, weights, data_dir="data", out_dir="bboxes", batch_size
             trust: bool = False) -> dict:
     data = open_prepared(data_dir, dataset)
     reference_source, reference, centres = reference_and_anchors(data)
-    detector = Detector(weights, imgsz=imgsz, conf=conf, device=device, trust=trust)
+    detector = Detector(weights, imgsz=imgsz, conf=conf, device=checked_device(device), trust=trust)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir / f"{dataset}.{SOURCE}.csv"):  # one relabelling per box file and journal

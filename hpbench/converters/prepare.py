@@ -25,7 +25,7 @@ from hpbench.errors import BadSourceFile, HpbenchError
 from hpbench.format import Layout, Writer, prepared_path, row_problems, sample_row
 from hpbench.io import write_text_atomic
 from hpbench.locks import output_lock
-from hpbench.parallel import ordered_map
+from hpbench.parallel import capped_workers, ordered_map
 from hpbench.pose import inside_range
 
 
@@ -213,6 +213,7 @@ def _prepare(converter, src: Path, output: Path, workers: int, skip_bad: bool, o
     _check_output(output.parent, output, overwrite)
     started = time.perf_counter()
     sources = converter.find_sources(src, **options)
+    workers = capped_workers(workers, len(sources.items))
     published = next((p.value for p in converter.published if p.what == "samples"), None)
     report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
                            options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)

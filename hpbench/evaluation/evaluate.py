@@ -30,9 +30,10 @@ from hpbench.format import check_unchanged
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics
 from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
-from hpbench.models.inference import default_device, run_model
+from hpbench.models.inference import checked_device, run_model
 from hpbench.models.loading import LoadedModel, load_model
 from hpbench.models.torchscript import FORWARD_TIMEOUT
+from hpbench.parallel import capped_workers
 from hpbench.paths import output_path
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, Selection, file_protocol, load_protocol, select
@@ -104,8 +105,9 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     error-against-angle plot and the worst predictions of each test set. ``decode`` (body pose only):
     "parabola" (the default) or "argmax", how belief maps become joints."""
     spec = EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble
+    workers = capped_workers(workers, log=log) if workers else 0
     protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
-    device = device or default_device()
+    device = checked_device(device)
     model = load_model(model_path, arch=arch, convention=convention, trust=trust, device=device,
                        override_convention=override_convention,
                        forward_timeout=forward_timeout or FORWARD_TIMEOUT)
@@ -160,7 +162,7 @@ def record_head(protocol: Protocol, results: dict, model: LoadedModel, input_siz
                 device: str) -> tuple[ProtocolRef, ModelInfo]:
     """What a record says of its protocol (with the scored key lists) and of its model file."""
     return (ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
-                        protocol.test_split),
+                        protocol.test_split, protocol.sha256),
             ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
                       round(model.parameters_m, 3), gflops(model, input_size, device), round(model.memory_mb, 3)))
 

@@ -123,6 +123,10 @@ def conformance(record: ResultRecord, spec) -> list[str]:
     Empty when it conforms (the protocol version is checked apart: an older one is "stale")."""
     reasons = []
     settings = record.evaluation
+    measured = record.protocol
+    if measured.sha256 and measured.version == spec.version and measured.sha256 != spec.sha256:
+        reasons.append(f"measured under another protocol file named {spec.name} v{spec.version} (its content "
+                       f"{measured.sha256[:12]}… is not the bundled one's, {spec.sha256[:12]}…)")
     if settings.crop != spec.crop:
         reasons.append(f"crop {settings.crop} (the protocol's: {spec.crop})")
     if settings.input_size != spec.input_size:
@@ -264,6 +268,13 @@ def _ranked(row: Row) -> bool:
     return row.comparable and not row.stale
 
 
+def _md(text: str) -> str:
+    """Text from a file, safe in a Markdown table cell: one line, pipes escaped, HTML inert (a record
+    is a stranger's file: it must not add rows, links or markup to the README)."""
+    text = " ".join(str(text).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     """The protocol's section: the ranked table (comparable, current rows; the best value of each
     column in bold), then the rows shown apart with the reason each cannot be ranked."""
@@ -293,7 +304,7 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
             out.append(f"**{text}**" if bold and value is not None and value == best[column] else text)
         counts = [_number(row.results.get(d, {}).get("n_eval")) for d in datasets]
         size = [" · ".join(_number(v, 3) or "—" for v in (row.params_m, row.gflops, row.memory_mb))] if sized else []
-        return out + ["/".join(c or "—" for c in counts), row.box_source or "—"] + size
+        return out + ["/".join(c or "—" for c in counts), _md(row.box_source) or "—"] + size
 
     table, footnotes = [], []
     for row in ranked:
@@ -302,15 +313,15 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
             if row.note not in footnotes:  # one footnote for rows that share a note
                 footnotes.append(row.note)
             marks = f" [{footnotes.index(row.note) + 1}]"
-        table.append([_named(row) + marks, row.source, *cells(row, bold=True)])
+        table.append([_md(_named(row)) + marks, _md(row.source), *cells(row, bold=True)])
     lines = [f"## {spec.name} — {spec.title} (v{spec.version})", "",
              tabulate(table, headers=headers, tablefmt="github", disable_numparse=True), ""]
-    lines += [f"[{i}] {note}" + "  " for i, note in enumerate(footnotes, start=1)]
+    lines += [f"[{i}] {_md(note)}" + "  " for i, note in enumerate(footnotes, start=1)]
     if apart:
         lines += ["", f"Shown apart, not ranked ({len(apart)}): measured another way than {spec.name} says, or "
                   "under an older version of it.", ""]
-        table = [[_named(row), row.source + (" · stale" if row.stale else ""), *cells(row, bold=False),
-                  row.note or "not comparable"] for row in apart]
+        table = [[_md(_named(row)), _md(row.source) + (" · stale" if row.stale else ""), *cells(row, bold=False),
+                  _md(row.note) or "not comparable"] for row in apart]
         lines.append(tabulate(table, headers=headers + ["why"], tablefmt="github", disable_numparse=True))
     lines += ["", f"![{spec.name}]({spec.name}.png)", ""]
     return "\n".join(lines)
@@ -323,7 +334,7 @@ def _label(row: Row) -> str:
     """A row's name on the chart with its source, broken at its " · " parts into lines of at most
     LABEL_WIDTH characters (a part longer than that stays whole), so that variants stay apart."""
     lines: list[str] = []
-    for part in f"{_named(row)} ({row.source})".split(" · "):
+    for part in f"{_named(row)} ({row.source})".replace("$", r"\$").split(" · "):  # no mathtext from a file
         if lines and len(lines[-1]) + 3 + len(part) <= LABEL_WIDTH:
             lines[-1] += " · " + part
         else:

@@ -21,7 +21,7 @@ from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
 from hpbench.paths import name_problem, output_path, safe_word
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: protocol.sha256, the protocol identified by its content
 PRIMARY_BODY_METRICS = ("pck@0.2", "pckh@0.5")  # what a body-pose record must hold one of
 SHA256 = re.compile(r"[0-9a-f]{64}")
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a JSON object", list: "a list"}
@@ -33,6 +33,7 @@ class ProtocolRef:
     version: int
     keys_sha256: dict[str, str]  # dataset → sha256 of its selected keys
     split: str = "test"
+    sha256: str = ""  # the protocol's content (hpbench.protocols.Protocol.sha256); "" in records of format 1
 
 
 @dataclass
@@ -87,7 +88,10 @@ class ResultRecord:
     record_format: int = RECORD_FORMAT
 
     def to_dict(self) -> dict:
-        return _plain(self)
+        content = _plain(self)
+        if self.record_format < 2:  # an older record is written back as it was read
+            content["protocol"].pop("sha256")
+        return content
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -197,8 +201,12 @@ def _value_problems(record: "ResultRecord") -> list[str]:
                 (("protocol.name", record.protocol.name), ("model.arch", record.model.arch)) if name_problem(value)]
     hashes = [("model.sha256", record.model.sha256), *((f"protocol.keys_sha256.{d}", h)
                                                        for d, h in record.protocol.keys_sha256.items())]
+    if record.record_format >= 2 or record.protocol.sha256:
+        hashes.append(("protocol.sha256", record.protocol.sha256))
     problems += [f"'{where}' is not a sha256 (64 hexadecimal digits)" for where, value in hashes
                  if not SHA256.fullmatch(str(value))]
+    if not 1 <= record.record_format <= RECORD_FORMAT:
+        problems.append(f"'record_format' {record.record_format}: this hpbench reads formats 1 to {RECORD_FORMAT}")
     if record.protocol.version < 0:
         problems.append("'protocol.version' is negative")
     if record.evaluation.input_size < 1 or record.evaluation.batch_size < 1:

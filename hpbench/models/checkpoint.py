@@ -86,6 +86,10 @@ class Checkpoint:
         return cls.from_dict(content, path)
 
     def save(self, path: str | Path) -> Path:
-        with atomic_path(path) as partial:
-            torch.save(self.to_dict(), partial)
+        try:
+            with atomic_path(path) as partial:
+                torch.save(self.to_dict(), partial)
+        except RuntimeError as err:  # torch's writer meeting a full disk; the partial file is gone
+            detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+            raise HpbenchError(f"{path}: writing the checkpoint failed ({detail}); is the disk full?") from None
         return Path(path)

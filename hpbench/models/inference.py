@@ -13,8 +13,21 @@ from tqdm import tqdm
 from hpbench.errors import HpbenchError
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def checked_device(device: str | None) -> str:
+    """``device`` (default: cuda when present) if this machine has it; else a one-line error."""
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise HpbenchError(f"--device {device!r}: not a device name (cpu, cuda, cuda:1, mps …)") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise HpbenchError(f"--device {device}: this machine has no CUDA GPU that torch can use; pass --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise HpbenchError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise HpbenchError(f"--device {device}: MPS is not available here; pass --device cpu")
+    return device
 
 
 def run_model(dataset, predict: Callable[[torch.Tensor], torch.Tensor], device: str, batch_size: int, workers: int,

@@ -33,7 +33,7 @@ from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.metadata import MODEL_METADATA, checked_metadata, json_object
 from hpbench.models.torchscript import FORWARD_TIMEOUT, METADATA_FILE, is_torchscript, load_torchscript, watched
 from hpbench.pose import get_convention
-from hpbench.provenance import file_sha256
+from hpbench.provenance import file_sha256, files_sha256
 
 FORMATS = {
     "checkpoint": "hpbench train's model.pt (architecture, config and preprocessing inside)",
@@ -117,13 +117,14 @@ def _from_metadata(predict, module, kind: str, metadata: dict, input_size: int |
 def _load_onnx(path: Path, convention: str | None, device: str) -> LoadedModel:
     from hpbench.models.onnx_model import ONNX_KEYS, open_onnx
 
-    model, metadata, graph_size = open_onnx(path, device=device)
+    model, metadata, graph_size, files = open_onnx(path, device=device)
     size = metadata.get("input_size", graph_size)
     if graph_size is not None and size != graph_size:
         raise HpbenchError(f"{path}: its metadata says input_size {size}, its graph takes {graph_size}")
     metadata = {key: value for key, value in metadata.items() if key not in ONNX_KEYS}
     loaded = _from_metadata(model.predict, model, "onnx", metadata, size, convention, path)
     loaded.fixed_input_size = graph_size
+    loaded.sha256 = files_sha256(files)  # the weights may live beside the graph: they are the model too
     return loaded
 
 

@@ -58,11 +58,13 @@ def _tensors(graph):
 
 
 def _checked_proto(onnx, path: Path):
-    """The model proto without its external data, after confining every external data name."""
+    """The model proto without its external data, after confining every external data name; and the
+    external data files it names."""
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # protobuf's DecodeError and friends: not an ONNX file
         raise HpbenchError(f"{path}: not an ONNX file ({type(err).__name__}: {err})") from None
+    external = set()
     for tensor in _tensors(proto.graph):
         if tensor.data_location != onnx.TensorProto.EXTERNAL:
             continue
@@ -71,7 +73,8 @@ def _checked_proto(onnx, path: Path):
         if problem:
             raise HpbenchError(f"{path}: tensor {tensor.name!r} keeps its values in {location!r}, {problem}; "
                                "hpbench only reads external data inside the model's folder")
-    return proto
+        external.add(path.parent / location)
+    return proto, sorted(external)
 
 
 def read_metadata(path: Path, proto) -> dict:
@@ -108,7 +111,11 @@ class OnnxModel(nn.Module):
             count = len(chunk)
             if count < step:  # a graph with a fixed batch size: pad the last batch, keep its first rows
                 chunk = np.concatenate([chunk, np.zeros((step - count, *chunk.shape[1:]), chunk.dtype)])
-            values = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(chunk)})
+            try:
+                values = self.session.run(self.output_names, {self.input_name: np.ascontiguousarray(chunk)})
+            except Exception as err:  # onnxruntime's own exception types: a graph that fails on this input
+                raise HpbenchError(f"the ONNX graph failed on a batch of shape {tuple(chunk.shape)} "
+                                   f"({type(err).__name__}: {' '.join(str(err).split())[:300]})") from None
             joined = values[0] if len(values) == 1 else np.concatenate(
                 [np.asarray(v).reshape(len(v), -1) for v in values], axis=-1)
             parts.append(np.asarray(joined, dtype=np.float32)[:count])
@@ -141,10 +148,11 @@ def _one(names: list[str], wanted, what: str, path: Path) -> str:
     return wanted
 
 
-def open_onnx(path: Path, device: str = "cpu") -> tuple[OnnxModel, dict, int | None]:
-    """(the model, its checked metadata, the input size its graph fixes or None)."""
+def open_onnx(path: Path, device: str = "cpu") -> tuple[OnnxModel, dict, int | None, list[Path]]:
+    """(the model, its checked metadata, the input size its graph fixes or None, and every file the
+    model is made of: the graph, its external data and its sidecar)."""
     onnx, onnxruntime = _require_runtime()
-    proto = _checked_proto(onnx, path)
+    proto, external = _checked_proto(onnx, path)
     metadata = read_metadata(path, proto)
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
@@ -170,4 +178,6 @@ def open_onnx(path: Path, device: str = "cpu") -> tuple[OnnxModel, dict, int | N
     height, width = (node.shape[2], node.shape[3]) if layout == "nchw" else (node.shape[1], node.shape[2])
     size = height if isinstance(height, int) and height == width else None
     parameters = sum(math.prod(tensor.dims) for tensor in proto.graph.initializer)
-    return OnnxModel(session, input_name, outputs, layout, parameters), metadata, size
+    sidecar = path.with_name(path.name + ".json")
+    files = [path, *external, *([sidecar] if sidecar.is_file() else [])]
+    return OnnxModel(session, input_name, outputs, layout, parameters), metadata, size, files

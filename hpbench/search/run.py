@@ -30,6 +30,7 @@ from hpbench.locks import output_lock
 from hpbench.models import create_model
 from hpbench.models.base import HeadPoseModel
 from hpbench.models.checkpoint import Checkpoint
+from hpbench.models.inference import checked_device
 from hpbench.models.loading import load_model
 from hpbench.paths import output_path
 from hpbench.protocols import load_protocol, select
@@ -80,6 +81,7 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
            progress: bool = True, log=print) -> dict:
     """Run the search (module docstring); returns the summary written to ``OUT/search.json``."""
     check_optimizer(optimizer)
+    device = checked_device(device)
     recipe = load_search_recipe(recipe_name, overrides)
     protocol = load_protocol(protocol_name)
     if protocol.task != "headpose" or "validation" not in protocol.splits or "train" not in protocol.splits:

@@ -32,6 +32,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import check_unchanged
 from hpbench.io import write_text_atomic
 from hpbench.models.checkpoint import Checkpoint
+from hpbench.models.inference import checked_device
 from hpbench.provenance import environment, utc_now
 from hpbench.training.optim import build_optimizer, build_scheduler
 
@@ -59,7 +60,7 @@ def start_processes(device: str | None = None) -> Processes:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     rank = dist.get_rank() if world > 1 else 0
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = checked_device(device)
     if device == "cuda" and world > 1:
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return Processes(rank, world, device)
@@ -125,6 +126,10 @@ def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, resta
             say(f"early stop: no lower {run.monitor} for {run.patience} epochs")
             break
         entry = _train_epoch(run, network, optimizer, scaler, sampler, epoch, processes, workers, progress)
+        broken = [name for name, parameter in model.named_parameters() if not torch.isfinite(parameter).all()]
+        if broken:  # the last step made the weights NaN or infinite: nothing after it is worth saving
+            raise HpbenchError(f"epoch {epoch + 1}: {len(broken)} weight tensors became NaN or infinite (first: "
+                               f"{broken[0]}); lower the learning rate. {out} keeps the last finite epoch")
         if scheduler is not None:
             scheduler.step()
         if processes.main:

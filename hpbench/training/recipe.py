@@ -16,11 +16,29 @@ from pathlib import Path
 
 from hpbench.errors import HpbenchError
 from hpbench.paths import checked_name
+from hpbench.schema import Rule, check_values
 from hpbench.resources import bundled_dir, bundled_yaml
 from hpbench.yamlfiles import parse_yaml, read_yaml
 
 RECIPE_KEYS = {"name", "arch", "source", "model", "loss", "optimizer", "scheduler", "epochs", "batch_size", "augment",
                "crop", "boxes", "seed", "teacher", "notes", "jigsaw", "transfer", "early_stopping"}
+
+
+_OPTIONAL_MAPPING = Rule((dict, type(None)))
+RECIPE_RULES = {
+    "name": Rule((str,)), "arch": Rule((str,)), "source": Rule((str,)), "notes": Rule((str, type(None))),
+    "loss": Rule((dict,)), "optimizer": Rule((dict,)), "model": Rule((dict,)), "scheduler": _OPTIONAL_MAPPING,
+    "augment": _OPTIONAL_MAPPING, "teacher": _OPTIONAL_MAPPING, "jigsaw": _OPTIONAL_MAPPING,
+    "transfer": _OPTIONAL_MAPPING, "early_stopping": _OPTIONAL_MAPPING, "crop": Rule((str, type(None))),
+    "boxes": Rule((str, type(None))), "epochs": Rule((int,), low=1), "batch_size": Rule((int,), low=1),
+    "seed": Rule((int,), low=0),
+}
+SECTION_RULES = {  # the values of a section that its function would take without a word
+    "optimizer": {"name": Rule((str,)), "lr": Rule((float,), above=0), "weight_decay": Rule((float,), low=0),
+                  "momentum": Rule((float,), low=0, high=1)},
+    "loss": {"name": Rule((str,))},
+    "early_stopping": {"patience": Rule((int,), low=1), "monitor": Rule((str,))},
+}
 
 
 @dataclass
@@ -70,6 +88,11 @@ def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Re
     unknown = set(raw) - RECIPE_KEYS
     if unknown:
         raise HpbenchError(f"{path}: unknown recipe keys {sorted(unknown)} (known: {sorted(RECIPE_KEYS)})")
+    where = f"{path}" + (f" with --set {', '.join(overrides)}" if overrides else "")
+    check_values(raw, RECIPE_RULES, where)
+    for section, rules in SECTION_RULES.items():
+        if isinstance(raw.get(section), dict):
+            check_values(raw[section], rules, f"{where}: {section}")
     checked_name(raw.get("name"), f"{path}: name")
     try:
         return Recipe(**raw)

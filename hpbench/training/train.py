@@ -28,6 +28,7 @@ from hpbench.data.headpose import dataset_for
 from hpbench.data.pretext import PretextTargets
 from hpbench.errors import HpbenchError
 from hpbench.locks import output_lock
+from hpbench.parallel import capped_workers
 from hpbench.paths import output_path
 from hpbench.evaluation.evaluate import predict_dataset, score
 from hpbench.models import MODELS, create_model
@@ -118,6 +119,7 @@ def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), p
     protocol = load_protocol(protocol_name)
     out = Path(out or output_path("runs", f"{recipe.name}-{protocol.name}"))
     processes = start_processes(device)
+    workers = capped_workers(workers, log=log) if workers else 0
     with output_lock(out) if processes.main else nullcontext():  # one run per folder, refused at once
         return _train(recipe, protocol, data_dir, out, pretrained, processes, workers, progress, restart, cache, log)
 

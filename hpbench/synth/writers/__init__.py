@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hpbench.errors import HpbenchError
-from hpbench.parallel import ordered_map
+from hpbench.parallel import capped_workers, ordered_map
 from hpbench.registry import Registry
 
 
@@ -73,6 +73,7 @@ def synth_and_report(dataset: str, out: str | None = None, n: int = 200, seed: i
     from tqdm import tqdm
 
     out = Path(out or f"synth/{dataset}")
+    workers = capped_workers(workers, n)
     with tqdm(total=n, unit="img", desc=f"synth {dataset}") as bar:
         records = write_sample(dataset, out, n, seed=seed, workers=workers, progress=bar.update,
                                **({"size": size} if size else {}))
