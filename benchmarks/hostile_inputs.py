@@ -34,12 +34,17 @@ from tests.fuzz_inputs import judge  # noqa: E402
 from tests.hostile_cases import CASES, RAW, RawSamples, classify, run_steps  # noqa: E402
 
 
-def command_runner(checkout: Path, cache: Path):
-    env = {**os.environ, "PYTHONPATH": str(checkout), "HPBENCH_CACHE": str(cache)}
+def command_runner(checkout: Path, cache: Path, timeout: float):
+    os.environ["HPBENCH_CACHE"] = str(cache)  # the cases' own steps (a forged verified.json) see it too
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
 
     def run(argv: list[str]) -> tuple[int, str]:
-        done = subprocess.run([sys.executable, "-m", "hpbench", *argv], capture_output=True, text=True, env=env,
-                              timeout=600, cwd=checkout)  # -m puts the working folder first on sys.path
+        try:
+            done = subprocess.run([sys.executable, "-m", "hpbench", *argv], capture_output=True, text=True, env=env,
+                                  timeout=timeout, cwd=checkout)  # -m puts the working folder first on sys.path
+        except subprocess.TimeoutExpired as hung:
+            output = (hung.stdout or b"").decode(errors="replace") + (hung.stderr or b"").decode(errors="replace")
+            return -9, f"{output}\n(hung: killed after {timeout:g} s)"
         return done.returncode, done.stdout + done.stderr
 
     return run
@@ -82,15 +87,20 @@ def main() -> None:
     parser.add_argument("--hpbench", type=Path, default=ROOT, help="checkout whose hpbench runs the commands")
     parser.add_argument("--name", default="after", help="name of the record (results/hostile_inputs_NAME.json)")
     parser.add_argument("--only", help="run the cases whose name contains this text")
+    parser.add_argument("--group", help="run the cases of one class of the second round: harm, crash, silent, "
+                        "traceback (or 'round2' for all four)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a command may run (default 300)")
     parser.add_argument("--fuzz", type=int, default=0, metavar="N", help="fuzzed inputs per converter (default 0)")
     args = parser.parse_args()
-    outcomes, rows = Counter(), []
+    outcomes, rows, by_group = Counter(), [], {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        raw, run = RawSamples(tmp / "raw"), command_runner(args.hpbench.resolve(), tmp / "cache")
+        raw, run = RawSamples(tmp / "raw"), command_runner(args.hpbench.resolve(), tmp / "cache", args.timeout)
         for index, case in enumerate(CASES):
             if args.only and args.only not in case.name:
+                continue
+            if args.group and not (case.group == args.group or (args.group == "round2" and case.group)):
                 continue
             folder = tmp / f"case{index:03d}"
             folder.mkdir()
@@ -98,19 +108,25 @@ def main() -> None:
             harm = case.check(folder, output) if case.check else None
             outcome = classify(case, code, output, harm)
             outcomes[outcome] += 1
+            by_group.setdefault(case.group or "round 1", Counter())[outcome] += 1
             last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [""]
             said = (harm or last[0]).replace(str(folder), "CASE")[:160]  # no machine paths in the record
-            rows.append({"case": case.name, "item": case.item, "outcome": outcome, "code": code, "said": said})
-            print(f"{outcome:>9}  #{case.item:<2} {case.name}: {(harm or last[0])[:110]}", flush=True)
+            rows.append({"case": case.name, "item": case.item, "group": case.group, "outcome": outcome, "code": code,
+                         "said": said})
+            print(f"{outcome:>9}  {case.group or f'#{case.item}':<9} {case.name}: {(harm or last[0])[:110]}",
+                  flush=True)
         fuzzed = fuzz(args.hpbench.resolve(), raw, tmp, args.fuzz) if args.fuzz else Counter()
     print(f"\n{len(rows)} cases in {time.perf_counter() - started:.0f} s: "
           + ", ".join(f"{name} {count}" for name, count in outcomes.most_common()))
+    for group, counts in by_group.items():
+        print(f"  {group}: " + ", ".join(f"{name} {count}" for name, count in counts.most_common()))
     if args.fuzz:
         print(f"{sum(fuzzed.values())} fuzzed inputs ({args.fuzz} per converter): "
               + ", ".join(f"{name} {count}" for name, count in fuzzed.most_common()))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=args.hpbench, capture_output=True,
                             text=True).stdout.strip()
     record(f"hostile_inputs_{args.name}", {"commit": commit or "unknown", "totals": dict(outcomes),
+                                           "by_group": {group: dict(counts) for group, counts in by_group.items()},
                                            "fuzz_per_converter": args.fuzz, "fuzz_totals": dict(fuzzed),
                                            "cases": rows})
 

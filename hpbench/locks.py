@@ -61,6 +61,9 @@ def _describe(holder: dict) -> str:
 def output_lock(path: str | Path, log=print) -> Iterator[Path]:
     """Hold the lock of ``path`` (a file or a folder to be written) for the block."""
     lock = lock_path(path)
+    existing = next(folder for folder in (lock.parent, *lock.parent.parents) if folder.exists() or folder == folder.parent)
+    if not existing.is_dir():
+        raise HpbenchError(f"{path}: {existing} is a file, not a folder; choose another output")
     created = [folder for folder in (lock.parent, *lock.parent.parents) if not folder.exists()]
     lock.parent.mkdir(parents=True, exist_ok=True)
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": utc_now(),

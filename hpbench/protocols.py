@@ -9,6 +9,7 @@ be frozen and compared across machines. See docs/PROTOCOLS.md.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import inspect
 import json
@@ -42,6 +43,7 @@ PROTOCOL_RULES = {
     "splits": Rule((dict,)), "published_counts": _OPTIONAL_MAPPING, "score_convention": _TEXT,
     "synthetic": Rule((bool,)), "frozen_keys_sha256": _OPTIONAL_MAPPING,
 }
+CHANGE_RULES = {"version": Rule((int,), low=1), "date": Rule((str, datetime.date)), "change": Rule((str,))}
 ENTRY_RULES = {"dataset": _TEXT, "select": Rule((str, dict)), "boxes": _OPTIONAL_TEXT, "reference": _OPTIONAL_TEXT,
                "filter": Rule((bool,)), "file": _OPTIONAL_TEXT}
 SPLITS = ("train", "validation", "test")
@@ -134,6 +136,7 @@ def _parse(raw: Any, path: Path) -> Protocol:
         raise HpbenchError(f"{path}: missing keys {sorted(missing)} (docs/PROTOCOLS.md shows a complete file)")
     check_values(raw, PROTOCOL_RULES, str(path))
     checked_name(raw["name"], f"{path}: name")
+    _check_nested(raw, path)
     if raw.get("filter") is not None:
         check_known_keys(raw["filter"], ("limit",), f"{path}: filter")
         check_values(raw["filter"], {"limit": Rule((float, type(None)), above=0, high=180)}, f"{path}: filter")
@@ -159,6 +162,27 @@ def _parse(raw: Any, path: Path) -> Protocol:
         score_convention=raw.get("score_convention", "hpbench"), synthetic=bool(raw.get("synthetic", False)),
         frozen_keys_sha256=dict(raw.get("frozen_keys_sha256") or {}), path=path,
     )
+
+
+def _check_nested(raw: dict, path: Path) -> None:
+    """The values inside the lists and mappings of a protocol file: changelog entries, metric names,
+    published counts, frozen key-list hashes."""
+    for index, change in enumerate(raw.get("changelog") or []):
+        if not isinstance(change, dict):
+            raise HpbenchError(f"{path}: changelog[{index}] must be a mapping (version, date, change)")
+        check_values(change, CHANGE_RULES, f"{path}: changelog[{index}]")
+    for index, metric in enumerate(raw["metrics"]):
+        if not isinstance(metric, str):
+            raise HpbenchError(f"{path}: metrics[{index}] must be a metric name, not {metric!r:.60}")
+    if not raw["metrics"]:
+        raise HpbenchError(f"{path}: metrics: name at least one metric")
+    for dataset, counts in (raw.get("published_counts") or {}).items():
+        if not isinstance(counts, dict):
+            raise HpbenchError(f"{path}: published_counts.{dataset} must be a mapping of counts")
+        check_values(counts, dict.fromkeys(counts, Rule((int,), low=0)), f"{path}: published_counts.{dataset}")
+    for dataset, digest in (raw.get("frozen_keys_sha256") or {}).items():
+        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+            raise HpbenchError(f"{path}: frozen_keys_sha256.{dataset} must be a sha256 (64 hexadecimal digits)")
 
 
 def _check_rules(raw: dict, task: str) -> str:
@@ -326,6 +350,16 @@ def _prepared(data_dir, entry: SplitEntry) -> HPFile:
     if str(data.attrs.get("dataset")) != entry.dataset:
         raise HpbenchError(f"{path} holds {data.attrs.get('dataset')!r}, not {entry.dataset!r} as the protocol says")
     return data
+
+
+def require_samples(selections: list[Selection], protocol: Protocol, split: str) -> list[Selection]:
+    """``selections``, each of which holds a sample: there is nothing to score or train on otherwise."""
+    for selection in selections:
+        if not len(selection.indices):
+            steps = " → ".join(f"{name} {value:,}" for name, value in selection.counts.items())
+            raise HpbenchError(f"protocol {protocol.name}, split {split}: no sample of {selection.path} is selected "
+                               f"({steps}); check the entry's select rule and the filter")
+    return selections
 
 
 def keys_sha256(keys) -> str:

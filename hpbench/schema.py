@@ -8,13 +8,14 @@ count), and no number anywhere in the file may be NaN or infinite (``finite_prob
 
 from __future__ import annotations
 
+import datetime
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from hpbench.errors import HpbenchError
 
-TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", dict: "a mapping",
+TYPE_WORDS = {datetime.date: "a date", str: "a string", int: "a whole number", float: "a number", bool: "true or false", dict: "a mapping",
               list: "a list", type(None): "empty"}
 
 

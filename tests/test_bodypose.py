@@ -26,7 +26,8 @@ from hpbench.data.transforms import Preprocessing
 from hpbench.models import create_model
 from hpbench.models.cpm import CHANGED_LAYERS, centre_map, transferable
 from hpbench.skeletons import LSP14
-from hpbench.training.bodypose import belief_map_loss, position_cross_entropy, position_logits, tiles_placed
+from hpbench.training.bodypose import position_cross_entropy, position_logits, tiles_placed
+from hpbench.training.losses import belief_map_loss
 from tests.conftest import run_cli
 
 

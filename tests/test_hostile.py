@@ -6,6 +6,7 @@ a sample lost. benchmarks/hostile_inputs.py runs the same cases against any chec
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -205,3 +206,100 @@ def test_trust_checkpoint_is_the_only_way_to_unpickle_detector_weights(raw, tmp_
     from hpbench.bboxes.detector import ultralytics
 
     assert ultralytics() and tasks.SAFE_LOAD  # safe again after the trusted call
+
+
+def test_two_prepare_runs_into_one_output_leave_one_whole_file(synth_aflw2000, tmp_path):
+    """Two real processes into one --out: the second is refused at once naming the first, whose file
+    verifies and whose report describes it; nothing partial is left."""
+    import time
+
+    from hpbench.format import validate
+
+    out = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = ["prepare", "aflw2000", "--src", str(synth_aflw2000[0]), "--out", str(out)]
+    slow = ("import sys, time\nfrom hpbench.format import writer\nappend = writer.Writer.append_row\n"
+            "writer.Writer.append_row = lambda self, row: (time.sleep(0.05), append(self, row))[1]\n"
+            "from hpbench.cli import main\nsys.exit(main(sys.argv[1:]))\n")  # a writer that takes its time
+    first = subprocess.Popen([sys.executable, "-c", slow, *command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / "aflw2000.h5.lock").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    second = subprocess.run([sys.executable, "-m", "hpbench", *command], capture_output=True, text=True, env=env,
+                            timeout=120)
+    first_output = first.communicate(timeout=300)[0]
+    if first.returncode == 0 and second.returncode == 0:
+        pytest.fail("both runs wrote the same output")
+    assert first.returncode == 0, first_output
+    assert second.returncode == 1 and "is being written by another run: process" in second.stderr, second.stderr
+    assert f"process {first.pid} " in second.stderr
+    assert validate(out / "aflw2000.h5").ok and sorted(p.name for p in out.iterdir()) == [
+        "aflw2000.h5", "aflw2000.prepare.json"]
+    report = json.loads((out / "aflw2000.prepare.json").read_text())
+    assert report["written"] == len(list(synth_aflw2000[0].glob("*.jpg")))
+
+
+def test_output_locks_exclude_each_other_and_clean_up(tmp_path):
+    from hpbench.errors import HpbenchError
+    from hpbench.io import partial_path
+    from hpbench.locks import output_lock
+
+    target = tmp_path / "new/deeper/file.h5"
+    with output_lock(target) as lock:
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with pytest.raises(HpbenchError, match=f"process {os.getpid()} on"):
+            with output_lock(target):
+                pass
+    assert not (tmp_path / "new").exists()  # the folders made for the lock went with it
+    assert partial_path(target) != partial_path(target)  # two writers never share a partial file
+
+
+def _small_file_system(tmp_path, size: str) -> Path:
+    """A tmpfs of ``size`` mounted for the test (root only); skipped where this machine does not allow it."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"a full disk needs a small file system, and this machine cannot mount one: {done.stderr.strip()}")
+    return folder
+
+
+def test_prepare_on_a_really_full_disk_stops_cleanly(tmp_path):
+    """A real 4 MiB file system and 5 MB of images: one line, exit 1, no crash, nothing left behind
+    (HDF5 meeting the full disk itself segfaulted: exit -11)."""
+    from hpbench.synth.writers import write_sample
+
+    small = _small_file_system(tmp_path, "4m")
+    try:
+        write_sample("aflw2000", tmp_path / "raw", 80, seed=3)
+        done = subprocess.run([sys.executable, "-m", "hpbench", "prepare", "aflw2000", "--src", str(tmp_path / "raw"),
+                               "--out", str(small / "data")], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert "the disk is full or nearly so" in done.stderr.strip().splitlines()[-1]
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+
+
+def test_a_file_changed_while_it_is_read_voids_the_run(prepared_aflw2000, tmp_path, monkeypatch):
+    """check_unchanged after use: a write between the check and the end of the run (which sets the
+    change time, whatever the modification time says) is an error; an untouched file passes."""
+    from hpbench.format import check_before_use, check_unchanged
+    from hpbench.format.layout import FormatError
+
+    monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "aflw2000.h5"
+    copy.write_bytes(prepared_aflw2000.read_bytes())
+    check_before_use(copy)
+    check_unchanged(copy)
+    stat = copy.stat()
+    with open(copy, "r+b") as handle:  # the same bytes written back: only the stamp tells
+        handle.write(handle.read(8))
+    os.utime(copy, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(FormatError, match="changed while hpbench was reading it"):
+        check_unchanged(copy)
+    key = tmp_path / "cache/verified.key"
+    assert key.stat().st_mode & 0o777 == 0o600

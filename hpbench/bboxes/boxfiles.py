@@ -22,6 +22,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, find_prepared, open_prepared
 from hpbench.format.update import check_source_name
 from hpbench.io import atomic_path, write_text_atomic
+from hpbench.jsonfiles import parse_json
 from hpbench.paths import leaves_root
 from hpbench.provenance import file_sha256
 
@@ -107,9 +108,9 @@ def import_kd_json(data_path: str | Path, json_path: str | Path, name: str = "kd
     check_source_name(name)
     data = HPFile(data_path)
     try:
-        content = json.loads(Path(json_path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise HpbenchError(f"{json_path}: not a readable JSON box file ({err})") from None
+        content = parse_json(Path(json_path).read_bytes(), f"{json_path} (a JSON box file)")
+    except OSError as err:
+        raise HpbenchError(f"{json_path}: not a readable JSON box file ({err.strerror or err})") from None
     if not isinstance(content, dict):
         raise HpbenchError(f"{json_path}: expected an object of image path → list of boxes")
     faces_in_key = get_converter(data.layout.dataset).faces_in_key

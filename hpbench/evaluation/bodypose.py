@@ -5,7 +5,7 @@ through the model once: the last stage's maps decode to joints (hpbench.data.bod
 decode_heatmaps), mapped back to original-image pixels and scored by the protocol's metrics —
 ``pck@α`` (the torso: left shoulder to right hip) or ``pckh@α`` (0.6 × the head box's diagonal,
 pelvis and thorax out of the mean) — overall and per joint. The report's own metric is the loss on
-the same crops (hpbench.training.bodypose.belief_map_loss, in the CPM release's unit). The record is
+the same crops (hpbench.training.losses.belief_map_loss, in the CPM release's unit). The record is
 a ``ResultRecord`` as for head pose, with ``per_joint`` filled.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,13 +23,15 @@ from tqdm import tqdm
 from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import training_selections
+from hpbench.evaluation.record_head import record_head
 from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
 from hpbench.format import check_unchanged
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics, keypoint_scores
 from hpbench.paths import output_path
-from hpbench.protocols import Protocol, Selection, select
+from hpbench.protocols import Protocol, Selection, require_samples, select
 from hpbench.provenance import environment, utc_now
+from hpbench.training.losses import belief_map_loss
 
 
 @dataclass
@@ -53,8 +54,6 @@ def predict_bodies(module: torch.nn.Module, selection: Selection, dataset: BodyP
     Dataset, in order; ``decode`` one of DECODINGS."""
     if decode not in DECODINGS:
         raise HpbenchError(f"decode {decode!r}: one of {', '.join(DECODINGS)}")
-    from hpbench.training.bodypose import belief_map_loss
-
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
     joints, losses, forward, started = [], [], 0.0, time.perf_counter()
     was_training = module.training
@@ -127,14 +126,12 @@ def evaluate_bodypose(model, protocol: Protocol, data_dir, device: str, batch_si
                       decode: str = "parabola") -> ResultRecord:
     """Score a loaded body-pose model (hpbench.models.loading.LoadedModel) on the protocol's test split;
     ``decode``: each joint at its map's argmax cell, refined by a parabola (the default) or not."""
-    from hpbench.evaluation.evaluate import record_head
-
     if getattr(model.module, "task", "headpose") != "bodypose":
         raise HpbenchError(f"protocol {protocol.name} scores body pose; {model.path} is a head-pose model "
                            f"({model.arch})")
     preprocessing = model.preprocessing_for(protocol.input_size)
     results, all_predictions = {}, []
-    selections = select(protocol, protocol.test_split, data_dir)
+    selections = require_samples(select(protocol, protocol.test_split, data_dir), protocol, protocol.test_split)
     for selection in selections:
         dataset = BodyPoseDataset(selection.data, selection.indices, preprocessing)
         predictions = predict_bodies(model.module, selection, dataset, device, batch_size, workers, progress, decode)

@@ -25,18 +25,19 @@ from hpbench.evaluation.analysis import (
     plot_error_vs_angle,
     worst_predictions_picture,
 )
-from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ModelInfo, ProtocolRef, ResultRecord
+from hpbench.evaluation.record_head import record_head
+from hpbench.evaluation.records import DatasetResult, EvaluationSettings, ResultRecord
 from hpbench.format import check_unchanged
 from hpbench.io import atomic_path
 from hpbench.metrics import compute_metrics
 from hpbench.models.ensemble import EnsemblePredictor, EnsembleSpec
 from hpbench.models.inference import checked_device, run_model
-from hpbench.models.loading import LoadedModel, load_model
+from hpbench.models.loading import load_model
 from hpbench.models.torchscript import FORWARD_TIMEOUT
 from hpbench.parallel import capped_workers
 from hpbench.paths import output_path
 from hpbench.pose import get_convention
-from hpbench.protocols import Protocol, Selection, file_protocol, load_protocol, select
+from hpbench.protocols import Protocol, Selection, file_protocol, load_protocol, require_samples, select
 from hpbench.provenance import environment, utc_now
 
 
@@ -120,7 +121,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         raise HpbenchError(f"--decode turns belief maps into joints; protocol {protocol.name} scores head pose")
     if getattr(model.module, "task", "headpose") != "headpose":
         raise HpbenchError(f"{model_path} is a body-pose model ({model.arch}); protocol {protocol.name} scores head pose")
-    selections = select(protocol, protocol.test_split, data_dir)
+    selections = require_samples(select(protocol, protocol.test_split, data_dir), protocol, protocol.test_split)
     preprocessing = model.preprocessing_for(protocol.input_size, own=model_preprocessing)
     crop = crop or (model.crop if model_preprocessing else None) or protocol.crop
     predict = EnsemblePredictor(model.module, spec) if spec else model.predict
@@ -156,28 +157,6 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
         date=utc_now(),
         results=results,
     )
-
-
-def record_head(protocol: Protocol, results: dict, model: LoadedModel, input_size: int,
-                device: str) -> tuple[ProtocolRef, ModelInfo]:
-    """What a record says of its protocol (with the scored key lists) and of its model file."""
-    return (ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
-                        protocol.test_split, protocol.sha256),
-            ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
-                      round(model.parameters_m, 3), gflops(model, input_size, device), round(model.memory_mb, 3)))
-
-
-def gflops(model: LoadedModel, input_size: int, device: str) -> float | None:
-    """GFLOPs of one forward pass at the input size (torch's counter: a multiply-add is 2 FLOPs)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    try:
-        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-            model.predict(torch.zeros(1, 3, input_size, input_size, device=device))
-    except RuntimeError:
-        return None  # e.g. a TorchScript module the counter cannot see into
-    total = counter.get_total_flops()
-    return round(total / 1e9, 3) if total else None
 
 
 def write_predictions(path, predictions: list[DatasetPredictions]) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
+from hpbench.jsonfiles import parse_json
 from hpbench.paths import name_problem, output_path, safe_word
 
 RECORD_FORMAT = 2  # 2: protocol.sha256, the protocol identified by its content
@@ -127,10 +128,10 @@ class ResultRecord:
     @classmethod
     def load(cls, path: str | Path) -> "ResultRecord":
         try:
-            content = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise HpbenchError(f"{path}: not readable JSON ({err})") from None
-        return cls.from_dict(content, path)
+            text = Path(path).read_bytes()
+        except OSError as err:
+            raise HpbenchError(f"{path}: not readable ({err.strerror or err})") from None
+        return cls.from_dict(parse_json(text, str(path)), path)
 
 
 def _plain(value):
@@ -173,7 +174,7 @@ def _build(cls, content, where: str, problems: list[str]):
 
 def _type_problems(value, hint, where: str) -> list[str]:
     """``value`` against a type hint of the record (str, int, float, bool, dict[str, X], X | None);
-    a float must be finite."""
+    a float may be NaN (a metric of an angle the dataset lacks), never infinite."""
     options = get_args(hint) if get_origin(hint) in (Union, UnionType) else (hint,)
     if value is None:
         return [] if type(None) in options else [f"'{where}' is null"]
@@ -189,7 +190,7 @@ def _type_problems(value, hint, where: str) -> list[str]:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return [f"'{where}' is not a number"]
-        return [] if math.isfinite(value) else [f"'{where}' is not finite ({value})"]
+        return [f"'{where}' is infinite"] if math.isinf(value) else []
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
         return [f"'{where}' is not {TYPE_NAMES.get(hint, hint.__name__)}"]
     return []
@@ -217,8 +218,11 @@ def _value_problems(record: "ResultRecord") -> list[str]:
         problems.append("no 'results'")
     for dataset, result in record.results.items():
         where = f"results.{dataset}"
-        if not any(isinstance(result.metrics.get(k), (int, float)) for k in ("mae", *PRIMARY_BODY_METRICS)):
+        primary = [k for k in ("mae", *PRIMARY_BODY_METRICS) if isinstance(result.metrics.get(k), (int, float))]
+        if not primary:
             problems.append(f"{where}: no numeric metrics.mae (nor a body-pose pck or pckh)")
+        problems += [f"'{where}.metrics.{k}' is NaN: a ranked metric must be finite" for k in primary
+                     if math.isnan(result.metrics[k])]
         problems += [f"'{where}.metrics.{name}' = {value} is outside [0, {'1' if _is_share(name) else '∞'})"
                      for name, value in result.metrics.items()
                      if isinstance(value, (int, float)) and (value < 0 or (_is_share(name) and value > 1))]

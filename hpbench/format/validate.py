@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 
 from hpbench.format.digest import READ_BLOCK, FieldHasher, column, combine_digest, iter_blocks
-from hpbench.format.image_size import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE, size_problem
-from hpbench.format.layout import PERSON_BOX_PX, IMAGE_FORMATS, Field, FormatError, Layout, rejected_box_key
+from hpbench.format.image_size import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
+from hpbench.format.layout import IMAGE_FORMATS, PERSON_BOX_PX, Field, FormatError, Layout, rejected_box_key
 from hpbench.format.reader import open_h5
 from hpbench.pose import ANGLE_NAMES, rotation_from_ypr
 
@@ -188,7 +188,8 @@ def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
     heights, widths = block["image/height"], block["image/width"]
     if np.any(heights <= 0) or np.any(widths <= 0):
         problems.append("image/height and image/width must be positive")
-    elif any(size_problem(int(h), int(w)) for h, w in zip(heights, widths)):
+    elif np.any((np.maximum(heights, widths) > MAX_IMAGE_SIDE)
+                | (heights.astype(np.int64) * widths.astype(np.int64) > MAX_IMAGE_PIXELS)):
         problems.append(f"image/height and image/width: an image beyond {MAX_IMAGE_SIDE:,} pixels a side or "
                         f"{MAX_IMAGE_PIXELS:,} in all")
     bad = sorted(set(np.asarray(block["image/format"], dtype=str)) - set(IMAGE_FORMATS))

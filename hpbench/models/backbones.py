@@ -42,6 +42,7 @@ def register_resnet_family(family: str, cls, description: str) -> None:
             return cls(depth=depth, **config)
 
         factory.__doc__ = f"{description}, ResNet-{depth}."
+        factory.__wrapped__ = cls  # its keywords are cls's: recipes are checked against them (names and types)
         register_model(f"{family}.resnet{depth}")(factory)
 
 

@@ -16,8 +16,15 @@ import torch
 
 from hpbench.errors import HpbenchError
 from hpbench.io import atomic_path
+from hpbench.schema import Rule, check_values
 
 CHECKPOINT_FORMAT = "hpbench-checkpoint"
+_MAPPING, _OPTIONAL_MAPPING, _OPTIONAL_TEXT = Rule((dict,)), Rule((dict, type(None))), Rule((str, type(None)))
+CHECKPOINT_RULES = {"arch": Rule((str,)), "config": _MAPPING, "state_dict": _MAPPING, "crop": _OPTIONAL_TEXT,
+                    "recipe": _MAPPING, "history": Rule((list,)), "optimizer": _OPTIONAL_MAPPING,
+                    "scheduler": _OPTIONAL_MAPPING, "epoch": Rule((int, type(None)), low=0),
+                    "pretrained": _OPTIONAL_TEXT, "environment": _OPTIONAL_MAPPING, "date": _OPTIONAL_TEXT,
+                    "world_size": Rule((int, type(None)), low=1)}
 
 
 def read_torch_file(path: str | Path, trust: bool = False) -> Any:
@@ -73,6 +80,11 @@ class Checkpoint:
     @classmethod
     def from_dict(cls, content: dict, path: str | Path) -> "Checkpoint":
         known = {f.name for f in fields(cls)}
+        check_values({k: v for k, v in content.items() if k in CHECKPOINT_RULES}, CHECKPOINT_RULES,
+                     f"{path}: an hpbench checkpoint with")
+        state = content.get("state_dict", {})
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise HpbenchError(f"{path}: an hpbench checkpoint whose state_dict holds more than named tensors")
         try:
             return cls(**{k: v for k, v in content.items() if k in known})
         except TypeError as err:

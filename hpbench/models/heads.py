@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from hpbench.errors import HpbenchError
+
 
 def bin_edges(bin_size: float, theta: float = 99.0) -> np.ndarray:
     """Edges of bins of ``bin_size`` degrees centred on 0 that cover [−θ, θ].
@@ -18,6 +20,16 @@ def bin_edges(bin_size: float, theta: float = 99.0) -> np.ndarray:
     count = math.ceil(round(2 * theta / bin_size, 9))
     half = count * bin_size / 2
     return np.linspace(-half, half, count + 1)
+
+
+DECODINGS = ("centre", "left-edge")
+
+
+def checked_decoding(variant) -> str:
+    """A decoding variant of RvC probabilities (``DECODINGS``), or a one-line error."""
+    if variant not in DECODINGS:
+        raise HpbenchError(f"decoding {str(variant)[:60]!r}: one of {', '.join(DECODINGS)}")
+    return variant
 
 
 class RvCHead(nn.Module):
@@ -48,8 +60,7 @@ class RvCHead(nn.Module):
 
     def expectation(self, probabilities: torch.Tensor, variant: str = "centre") -> torch.Tensor:
         """Σ p · bin centre, or Σ p · left edge (HopeNet's ``Σ softmax·idx·3 − 99``, kept for compatibility)."""
-        if variant not in ("centre", "left-edge"):
-            raise ValueError(f"decoding variant must be centre or left-edge, got {variant!r}")
+        checked_decoding(variant)
         points = (self.edges[:-1] + self.edges[1:]) / 2 if variant == "centre" else self.edges[:-1]
         return (probabilities * points).sum(dim=-1)
 

@@ -26,7 +26,7 @@ from hpbench.data.pretext import Pretext
 from hpbench.errors import HpbenchError
 from hpbench.models.backbones import ResNetTrunk, register_resnet_family
 from hpbench.models.base import HeadPoseModel
-from hpbench.models.heads import RvCHead
+from hpbench.models.heads import RvCHead, checked_decoding
 
 THETA = 99.0
 BLOCKS = ("layer1", "layer2", "layer3", "layer4")
@@ -73,7 +73,7 @@ class HMTL(HeadPoseModel):
         if head not in ("rvc", "regression"):
             raise HpbenchError(f"head {head!r}: rvc (HopeNet's bins) or regression (ETH-XGaze's pitch, yaw)")
         self.backbone = ResNetTrunk(depth, pretrained)
-        self.flag_point, self.head_kind, self.decoding = flag_point, head, decoding
+        self.flag_point, self.head_kind, self.decoding = flag_point, head, checked_decoding(decoding)
         self.pretext = Pretext(pretext, grid) if pretext else None
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)

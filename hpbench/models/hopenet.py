@@ -17,7 +17,7 @@ from torch import nn
 
 from hpbench.models.backbones import ResNetTrunk, register_resnet_family
 from hpbench.models.base import HeadPoseModel
-from hpbench.models.heads import RvCHead
+from hpbench.models.heads import RvCHead, checked_decoding
 
 BIN_SIZE, THETA = 3.0, 99.0
 
@@ -32,7 +32,7 @@ class HopeNet(HeadPoseModel):
         self.backbone = ResNetTrunk(depth, pretrained)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = RvCHead(self.backbone.out_features, BIN_SIZE, THETA, angles=("yaw", "pitch", "roll"))
-        self.decoding = decoding
+        self.decoding = checked_decoding(decoding)
         self.freeze_block_batchnorm = freeze_block_batchnorm
 
     def train(self, mode: bool = True) -> "HopeNet":

@@ -208,7 +208,10 @@ def _load(path: Path, arch: str | None, convention: str | None, trust: bool, dev
     else:
         raise HpbenchError(f"{path}: neither TorchScript, an hpbench checkpoint nor a state dict")
     config.pop("pretrained", None)  # the weights come from the file
-    model = create_model(arch, **config)
+    try:
+        model = create_model(arch, **config)
+    except (TypeError, ValueError) as err:  # a config the file made up: unknown keys, values of other types
+        raise HpbenchError(f"{path}: its config does not build {arch} ({err})") from None
     _into(model, state, path, arch)
     model = model.to(device).eval()
     preprocessing = model.preprocessing if kind == "checkpoint" else None

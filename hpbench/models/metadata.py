@@ -3,10 +3,10 @@ convention), checked strictly: an unknown key or a bad value is a one-line error
 
 from __future__ import annotations
 
-import json
 
 from hpbench.data.crops import CROP_RULES, RESIZE_KERNELS
 from hpbench.errors import HpbenchError
+from hpbench.jsonfiles import parse_json
 from hpbench.paths import name_problem
 from hpbench.pose import get_convention
 from hpbench.registry import check_known_keys
@@ -15,10 +15,7 @@ MODEL_METADATA = ("arch", "input_size", "mean", "std", "colour", "resize_kernel"
 
 
 def json_object(text: str, source: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise HpbenchError(f"{source}: not JSON ({err})") from None
+    value = parse_json(text, source)
     if not isinstance(value, dict):
         raise HpbenchError(f"{source}: must hold a JSON object, not {type(value).__name__}")
     return value

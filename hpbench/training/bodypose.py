@@ -28,14 +28,8 @@ from hpbench.data.jigsaw import GRID, JigsawPuzzles, position_centres
 from hpbench.errors import HpbenchError
 from hpbench.protocols import Protocol, select
 from hpbench.training.loop import Run
+from hpbench.training.losses import belief_map_loss
 from hpbench.training.recipe import Recipe, checked_keywords
-
-
-def belief_map_loss(stages: torch.Tensor, targets: torch.Tensor, reduce: bool = True) -> torch.Tensor:
-    """Σ over stages and cells of (map − target)², per sample (``reduce``: their mean over the batch).
-    ``stages`` (T, N, M, H, W), ``targets`` (N, M, H, W)."""
-    per_sample = (stages - targets.unsqueeze(0)).square().sum(dim=(2, 3, 4)).sum(0)
-    return per_sample.mean() if reduce else per_sample
 
 
 def position_logits(stages: torch.Tensor) -> torch.Tensor:

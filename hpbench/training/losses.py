@@ -93,3 +93,10 @@ def kd_student_loss(model, ce_weight: float = 0.05):
         return (ce_weight * _per_angle_ce(outputs, head.targets(targets)) + kl) / 2
 
     return loss
+
+
+def belief_map_loss(stages: torch.Tensor, targets: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """Σ over stages and cells of (map − target)², per sample (``reduce``: their mean over the batch).
+    ``stages`` (T, N, M, H, W), ``targets`` (N, M, H, W)."""
+    per_sample = (stages - targets.unsqueeze(0)).square().sum(dim=(2, 3, 4)).sum(0)
+    return per_sample.mean() if reduce else per_sample

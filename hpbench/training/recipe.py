@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +95,9 @@ def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Re
     for section, rules in SECTION_RULES.items():
         if isinstance(raw.get(section), dict):
             check_values(raw[section], rules, f"{where}: {section}")
+    for section in ("loss", "optimizer"):
+        if isinstance(raw.get(section), dict) and "name" not in raw[section]:
+            raise HpbenchError(f"{where}: {section} names no 'name' (e.g. {section}: {{name: …, …}})")
     checked_name(raw.get("name"), f"{path}: name")
     try:
         return Recipe(**raw)
@@ -102,7 +107,9 @@ def load_recipe(name_or_path: str | Path, overrides: tuple[str, ...] = ()) -> Re
 
 def checked_keywords(section: str, function, values: dict) -> dict:
     """``values``, the keywords a recipe section gives ``function``; an unknown key is an error with
-    the nearest known one (a typo would otherwise reach the function as a bare TypeError)."""
+    the nearest known one (a typo would otherwise reach the function as a bare TypeError), and a value
+    of another type than the parameter's annotation (int, float, bool, str, or one of them or None)
+    is an error too, before it reaches the function."""
     parameters = inspect.signature(function).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return values
@@ -113,7 +120,23 @@ def checked_keywords(section: str, function, values: dict) -> dict:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise HpbenchError(f"recipe key {section}.{key}: unknown{hint} (known: {', '.join(known)})")
+    check_values(values, _annotated_rules(function), f"recipe section {section}")
     return values
+
+
+def _annotated_rules(function) -> dict[str, Rule]:
+    """A Rule per parameter annotated with plain types (int, float, bool, str, optionally None)."""
+    function = inspect.unwrap(function)
+    try:
+        hints = typing.get_type_hints(function.__init__ if inspect.isclass(function) else function)
+    except Exception:  # noqa: BLE001 - an annotation typing cannot resolve: no type rule, names still checked
+        return {}
+    rules = {}
+    for name, hint in hints.items():
+        options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        if options and all(option in (int, float, bool, str, type(None)) for option in options):
+            rules[name] = Rule(tuple(options))
+    return rules
 
 
 def recipe_names() -> list[str]:

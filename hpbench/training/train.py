@@ -130,8 +130,11 @@ def _train(recipe: Recipe, protocol: Protocol, data_dir, out: Path, pretrained, 
     torch.manual_seed(recipe.seed)
     content = read_torch_file(pretrained) if pretrained and Path(pretrained).is_file() else None
     checkpoint = is_checkpoint(content)
-    model = create_model(recipe.arch, pretrained=None if checkpoint else pretrained,
-                         **checked_keywords("model", MODELS.get(recipe.arch), recipe.model))
+    try:
+        model = create_model(recipe.arch, pretrained=None if checkpoint else pretrained,
+                             **checked_keywords("model", MODELS.get(recipe.arch), recipe.model))
+    except (TypeError, ValueError) as err:  # a value the family refuses (a decoding variant, a size)
+        raise HpbenchError(f"recipe {recipe.name}: its model section does not build {recipe.arch} ({err})") from None
     if model.task != protocol.task:
         raise HpbenchError(f"recipe {recipe.name} trains {model.task} ({recipe.arch}); protocol {protocol.name} is "
                            f"{protocol.task}")
