@@ -1098,6 +1098,15 @@ _ALIAS_BOMB = "notes:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
 
 
+def _on_a_missing_gpu(folder: Path, raw: RawSamples) -> list[Step]:
+    import torch
+
+    src = raw.copy("aflw2000", folder / "raw")
+    _model(folder), _protocol(folder)
+    device = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU: absent on any machine
+    return [prepare("aflw2000", src, folder / "data"), _evaluate(folder) + ["--device", device]]
+
+
 def _workers_capped(folder: Path, output: str) -> str | None:
     return None if "--workers 64: using" in output else "silent: 64 reading processes started for 3 images"
 
@@ -1315,10 +1324,7 @@ CASES += [
              lambda folder, raw: [prepare("aflw2000", raw.copy("aflw2000", folder / "raw"), folder / "data",
                                           "--workers", "64")], check=_workers_capped),
         Case("train --out below a file", 27, _train_out_below_file, "file", _found_before_work),
-        Case("evaluate --device cuda without a GPU", 27,
-             lambda folder, raw: [prepare("aflw2000", raw.copy("aflw2000", folder / "raw"), folder / "data"),
-                                  (_model(folder), _protocol(folder)) and _evaluate(folder) + ["--device", "cuda"]],
-             "--device"),
+        Case("evaluate --device cuda without a GPU", 27, _on_a_missing_gpu, "--device"),
         group="crash"),
     *_round(
         Case("a record with a negative MAE", 27, _board_record(_set_metric("mae", -5.0)), "mae",
