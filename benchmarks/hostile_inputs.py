@@ -110,7 +110,8 @@ def main() -> None:
             outcomes[outcome] += 1
             by_group.setdefault(case.group or "round 1", Counter())[outcome] += 1
             last = [line for line in output.strip().splitlines() if line.strip()][-1:] or [""]
-            said = (harm or last[0]).replace(str(folder), "CASE")[:160]  # no machine paths in the record
+            said = (harm or last[0]).replace(str(folder), "CASE")  # no machine paths in the record
+            said = said.replace(str(args.hpbench.resolve()), "CHECKOUT").replace(str(ROOT), "CHECKOUT")[:160]
             rows.append({"case": case.name, "item": case.item, "group": case.group, "outcome": outcome, "code": code,
                          "said": said})
             print(f"{outcome:>9}  {case.group or f'#{case.item}':<9} {case.name}: {(harm or last[0])[:110]}",

@@ -735,19 +735,11 @@ def _trusted_torchscript(folder: Path, raw: RawSamples) -> list[Step]:
 
     from hpbench.data.transforms import Preprocessing
     from hpbench.models import create_model
-    from hpbench.models.torchscript import save_torchscript
-
-    class Angles(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, images):
-            return self.model.predict(images)
+    from hpbench.models.torchscript import Predicting, save_torchscript
 
     src = raw.copy("aflw2000", folder / "raw")
     _protocol(folder)
-    save_torchscript(Angles(create_model("hopenet.resnet18")), folder / "model.pt", torch.zeros(1, 3, 64, 64),
+    save_torchscript(Predicting(create_model("hopenet.resnet18")), folder / "model.pt", torch.zeros(1, 3, 64, 64),
                      preprocessing=Preprocessing(input_size=64))
     return [prepare("aflw2000", src, folder / "data"),
             ["evaluate", str(folder / "model.pt"), "--protocol", str(folder / "check.yaml"), "--data",

@@ -16,18 +16,9 @@ import torch
 from hpbench.errors import HpbenchError
 from hpbench.models import create_model, list_models
 from hpbench.models.loading import load_model
-from hpbench.models.torchscript import PURE_OPS, archive_problem, save_torchscript
+from hpbench.models.torchscript import PURE_OPS, Predicting, archive_problem, save_torchscript
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class Angles(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, images):
-        return self.model.predict(images)
 
 
 def _families() -> list[str]:
@@ -44,7 +35,7 @@ def test_every_family_exported_by_hpbench_runs_untrusted(arch, tmp_path):
     model = create_model(arch).eval()
     size = 64
     images = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-    save_torchscript(Angles(model), tmp_path / "model.pt", images)  # CPM's trace keeps its batch size
+    save_torchscript(Predicting(model), tmp_path / "model.pt", images)  # CPM's trace keeps its batch size
     loaded = load_model(tmp_path / "model.pt")  # untrusted: the graph check and the watchdog apply
     with torch.inference_mode():
         assert torch.allclose(loaded.predict(images), model.predict(images), atol=1e-5)

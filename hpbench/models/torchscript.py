@@ -72,6 +72,18 @@ PURE_OPS = frozenset({
 _LOOP_HINT = "a loop, whose running time a file can make endless"
 
 
+class Predicting(torch.nn.Module):
+    """A registered model whose ``forward`` is its ``predict`` (angles, not logits): what
+    ``save_torchscript`` traces for it."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.predict(images)
+
+
 def save_torchscript(model: torch.nn.Module, path: str | Path, example: torch.Tensor, convention: str = "hpbench",
                      preprocessing: Preprocessing = Preprocessing(), crop: str | None = None) -> None:
     """Trace ``model`` (whose forward gives angles) to TorchScript with hpbench's metadata."""
