@@ -28,7 +28,7 @@ from hpbench.paths import checked_name, path_problem, safe_word
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
-from hpbench.schema import Rule, check_values
+from hpbench.schema import SHA256, Rule, check_values
 from hpbench.yamlfiles import read_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
@@ -181,7 +181,7 @@ def _check_nested(raw: dict, path: Path) -> None:
             raise HpbenchError(f"{path}: published_counts.{dataset} must be a mapping of counts")
         check_values(counts, dict.fromkeys(counts, Rule((int,), low=0)), f"{path}: published_counts.{dataset}")
     for dataset, digest in (raw.get("frozen_keys_sha256") or {}).items():
-        if not (isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)):
+        if not (isinstance(digest, str) and SHA256.fullmatch(digest)):
             raise HpbenchError(f"{path}: frozen_keys_sha256.{dataset} must be a sha256 (64 hexadecimal digits)")
 
 

@@ -1,6 +1,6 @@
 """The values a user's file may hold, declared once per file kind and checked where the file is read.
 
-A ``Rule`` names a key's types, its range or its allowed values; ``check_values`` applies a kind's
+A ``Rule`` names a key's types and its range; ``check_values`` applies a kind's
 rules to a mapping and raises one error that names the file and every key that breaks one. A number
 is never read from a string or a bool, nor cast (``1.7`` is not a version, ``true`` is not an epoch
 count), and no number anywhere in the file may be NaN or infinite (``finite_problems``).
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from hpbench.errors import HpbenchError
 
-TYPE_WORDS = {datetime.date: "a date", str: "a string", int: "a whole number", float: "a number", bool: "true or false", dict: "a mapping",
-              list: "a list", type(None): "empty"}
+TYPE_WORDS = {datetime.date: "a date", str: "a string", int: "a whole number", float: "a number",
+              bool: "true or false", dict: "a mapping", list: "a list", type(None): "empty"}
+SHA256 = re.compile(r"[0-9a-f]{64}")  # a sha256 as hpbench writes it: 64 lowercase hexadecimal digits
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,6 @@ class Rule:
     low: float | None = None  # inclusive
     high: float | None = None  # inclusive
     above: float | None = None  # exclusive lower bound
-    choices: tuple | None = None
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` breaks the rule, or None."""
@@ -40,8 +41,6 @@ class Rule:
                 return f"must be at most {self.high:g}, not {value}"
             if self.above is not None and value <= self.above:
                 return f"must be above {self.above:g}, not {value}"
-        if self.choices is not None and value not in self.choices:
-            return f"must be one of {', '.join(map(str, self.choices))}, not {value!r:.60}"
         return None
 
 

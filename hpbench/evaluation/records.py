@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import MISSING, dataclass, fields, is_dataclass
 from pathlib import Path
 from types import UnionType
@@ -21,11 +20,10 @@ from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
 from hpbench.jsonfiles import parse_json
 from hpbench.paths import name_problem, output_path, safe_word
+from hpbench.schema import SHA256, TYPE_WORDS
 
 RECORD_FORMAT = 2  # 2: protocol.sha256, the protocol identified by its content
 PRIMARY_BODY_METRICS = ("pck@0.2", "pckh@0.5")  # what a body-pose record must hold one of
-SHA256 = re.compile(r"[0-9a-f]{64}")
-TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "a JSON object", list: "a list"}
 
 
 @dataclass
@@ -192,7 +190,7 @@ def _type_problems(value, hint, where: str) -> list[str]:
             return [f"'{where}' is not a number"]
         return [f"'{where}' is infinite"] if math.isinf(value) else []
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
-        return [f"'{where}' is not {TYPE_NAMES.get(hint, hint.__name__)}"]
+        return [f"'{where}' is not {TYPE_WORDS.get(hint, hint.__name__)}"]
     return []
 
 

@@ -14,7 +14,7 @@ MAX_IMAGE_PIXELS = 64 * 2**20  # 8192 × 8192: 192 MB decoded as BGR
 _START_OF_FRAME = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def jpeg_size(data: bytes) -> tuple[int, int] | None:
+def jpeg_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(height, width) from a JPEG's frame header (SOFn), or None where there is none."""
     offset = 2
     while offset + 4 <= len(data):
@@ -36,7 +36,7 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def png_size(data: bytes) -> tuple[int, int] | None:
+def png_size(data: bytes | memoryview) -> tuple[int, int] | None:
     """(height, width) from a PNG's IHDR chunk (the first, by the standard), or None."""
     if len(data) < 24 or data[12:16] != b"IHDR":
         return None
@@ -44,7 +44,7 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return (height, width) if height and width else None
 
 
-def declared_size(data: bytes, fmt: str) -> tuple[int, int] | None:
+def declared_size(data: bytes | memoryview, fmt: str) -> tuple[int, int] | None:
     return jpeg_size(data) if fmt == "jpeg" else png_size(data) if fmt == "png" else None
 
 

@@ -161,8 +161,9 @@ class HPFile:
         return self._decode(self._encoded("depth/encoded", index), index, "depth map", cv2.IMREAD_UNCHANGED)
 
     def _decode(self, data: np.ndarray, index: int, what: str, flags: int) -> np.ndarray:
-        raw = data.tobytes()  # the header's size, before decoding (a decode bomb is refused unread)
-        declared = declared_size(raw, "png" if raw.startswith(IMAGE_FORMATS["png"]) else "jpeg")
+        head = memoryview(data)  # the header's size, before decoding (a decode bomb is refused unread); no copy
+        png = head[:len(IMAGE_FORMATS["png"])] == IMAGE_FORMATS["png"]
+        declared = declared_size(head, "png" if png else "jpeg")
         if declared is not None and size_problem(*declared):
             raise FormatError(f"{self.path}: {what} {index} ({self.keys[index]}) {size_problem(*declared)}")
         decoded = cv2.imdecode(data, flags)

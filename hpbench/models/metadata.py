@@ -3,7 +3,6 @@ convention), checked strictly: an unknown key or a bad value is a one-line error
 
 from __future__ import annotations
 
-
 from hpbench.data.crops import CROP_RULES, RESIZE_KERNELS
 from hpbench.errors import HpbenchError
 from hpbench.jsonfiles import parse_json
