@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpbench.converters.prepare import prepare  # noqa: E402
 from hpbench.evaluation.evaluate import evaluate  # noqa: E402
-from hpbench.evaluation.leaderboard import leaderboards_dir  # noqa: E402
+from hpbench.leaderboard.rows import leaderboards_dir  # noqa: E402
 from hpbench.synth.writers import write_sample  # noqa: E402
 from hpbench.training.train import train  # noqa: E402
 

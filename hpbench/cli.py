@@ -130,7 +130,7 @@ def _crop_rules() -> list[str]:
 
 
 def _evaluate(commands) -> None:
-    evaluate = _command(commands, "evaluate", "hpbench.evaluation.evaluate:evaluate_and_report",
+    evaluate = _command(commands, "evaluate", "hpbench.commands.evaluate:run",
                         "score a model on a protocol's test sets (or on one prepared file)",
                         "hpbench evaluate runs/hopenet-alpha2-p1/model.pt --protocol 1\n"
                         "  hpbench evaluate WHENet.h5 --arch whenet --test data/aflw2000.h5")
@@ -239,7 +239,7 @@ def _demo(commands) -> None:
 
 def _leaderboard(commands) -> None:
     actions = _actions(commands, "leaderboard", "rebuild the leaderboards from reported numbers and records")
-    build = _command(actions, "build", "hpbench.evaluation.leaderboard:build_or_check",
+    build = _command(actions, "build", "hpbench.commands.leaderboard:run",
                      "regenerate leaderboards/ (CSV, chart and README per protocol)")
     build.add_argument("--check", dest="check_only", action="store_true",
                        help="compare the committed files with a rebuild instead")
@@ -299,7 +299,7 @@ def _bboxes(commands) -> None:
 
 
 def _compare(commands) -> None:
-    compare = _command(commands, "compare", "hpbench.evaluation.leaderboard:compare_records",
+    compare = _command(commands, "compare", "hpbench.commands.compare:run",
                        "result records side by side, with what each was measured on and whether it conforms",
                        "hpbench compare results/p1_*.json")
     compare.add_argument("records", nargs="+", metavar="RECORD", help="result records (JSON) of hpbench evaluate")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from hpbench.converters.prepare import prepare
 from hpbench.errors import HpbenchError
-from hpbench.evaluation.evaluate import evaluate, results_table
+from hpbench.evaluation.evaluate import evaluate
+from hpbench.evaluation.report import results_table
 from hpbench.evaluation.records import ResultRecord
 from hpbench.protocols import load_protocol
 from hpbench.synth.writers import write_sample

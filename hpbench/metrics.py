@@ -8,6 +8,7 @@ metric's parameter);
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -179,16 +180,6 @@ def pckh(predicted, truth, head_boxes, alpha: float = 0.5) -> KeypointAccuracy:
     return keypoint_accuracy(predicted, truth, head_sizes(head_boxes), alpha, MPII_PCKH_EXCLUDED)
 
 
-def keypoint_scores(text: str, predicted, truth, head_boxes=None) -> KeypointAccuracy:
-    """The KeypointAccuracy (overall and per joint) of a body-pose metric named as in a protocol."""
-    metric, parameters = parse_metric(text)
-    if metric.name == "pckh":
-        return pckh(predicted, truth, head_boxes, **parameters)
-    if metric.name == "pck":
-        return pck(predicted, truth, **parameters)
-    raise HpbenchError(f"metric {text!r} does not score joints")
-
-
 def _pck_score(predicted, truth, alpha: float) -> dict[str, float]:
     return {f"pck@{alpha:g}": pck(predicted, truth, alpha).mean}
 
@@ -201,27 +192,77 @@ def _pckh_score(predicted, truth, head_boxes, alpha: float) -> dict[str, float]:
 # The registry a protocol's ``metrics:`` list names
 
 
+ANGLES = ("yaw", "pitch", "roll")  # the per-angle columns of an MAE, in canonical order
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number a table shows: its key in a record's ``metrics`` (or ``counts``), its key in a
+    leaderboard row (and the suffix of its CSV column), its header, the digits a table prints, its
+    direction, and for a chart the axis label (``unit``) and title (``title``)."""
+
+    key: str
+    board: str
+    header: str
+    digits: int
+    higher_is_better: bool = False
+    unit: str = ""
+    title: str = ""
+
+
 @dataclass(frozen=True)
 class Metric:
     """``compute(predicted, truth, **context)`` → named scores. ``context`` names what it needs besides
-    predictions and truth (e.g. MPII head boxes); ``parameter`` the keyword the ``@`` number sets."""
+    predictions and truth (e.g. MPII head boxes); ``parameter`` the keyword the ``@`` number sets.
+
+    What it means travels with it: the task it scores, whether higher is better, its unit, the largest
+    value it can take (1 for shares of joints), the header of its column and, for an MAE, a column per
+    angle before the mean. Tables, leaderboards, ``compare`` and record validation read these."""
 
     name: str
     task: str  # "headpose" (canonical angles) or "bodypose" (joint coordinates)
     compute: Callable[..., dict[str, float]]
+    header: str
+    unit: str
+    title: str = ""  # what a chart of it is called (default: its header)
+    higher_is_better: bool = False
+    upper: float = math.inf
+    per_angle: bool = False
     context: tuple[str, ...] = ()
     parameter: str | None = None
+    per_joint: Callable[..., KeypointAccuracy] | None = None  # body pose: the accuracy of each joint
+
+    def columns(self, text: str) -> tuple[Column, ...]:
+        """The columns of ``text`` (this metric as a protocol names it, e.g. "pck@0.2"): an MAE's
+        yaw, pitch and roll, then the mean, which is always the last column."""
+        share = self.upper <= 1
+        digits, suffix, up = (4 if share else 2), text[len(self.name):], self.higher_is_better
+        header = self.header + suffix
+        mean = Column(text, text.removeprefix("mae_") if self.per_angle and text != "mae" else text, header, digits,
+                      up, self.unit if share else f"{header} ({self.unit})", (self.title or self.header) + suffix)
+        if not self.per_angle:
+            return (mean,)
+        prefix = "" if text == "mae" else f"{text.removeprefix('mae_')}_"
+        return (*(Column(f"{text}_{angle}", f"{prefix}{angle}", f"{prefix}{angle}".replace("_", " "), digits, up,
+                         f"{header} {angle} ({self.unit})", f"{title} {angle}")
+                  for angle in ANGLES for title in ((self.title or self.header) + suffix,)), mean)
 
 
+DEGREES, SHARE = "degrees", "share of joints within the threshold"
 METRICS: Registry[Metric] = Registry("metric")
 for _metric in (
-    Metric("mae", "headpose", mean_absolute_errors, context=("convention",)),
-    Metric("mae_wrap180", "headpose", partial(wrapped_absolute_errors, name="mae_wrap180"), context=("convention",)),
-    Metric("mae_wrap360", "headpose", partial(wrapped_absolute_errors, name="mae_wrap360"), context=("convention",)),
-    Metric("geodesic", "headpose", mean_geodesic_error),
-    Metric("maev", "headpose", mean_vector_error),
-    Metric("pck", "bodypose", _pck_score, parameter="alpha"),
-    Metric("pckh", "bodypose", _pckh_score, context=("head_boxes",), parameter="alpha"),
+    Metric("mae", "headpose", mean_absolute_errors, "MAE", DEGREES, "mean absolute error", per_angle=True,
+           context=("convention",)),
+    Metric("mae_wrap180", "headpose", partial(wrapped_absolute_errors, name="mae_wrap180"), "MAE wrap180", DEGREES,
+           per_angle=True, context=("convention",)),
+    Metric("mae_wrap360", "headpose", partial(wrapped_absolute_errors, name="mae_wrap360"), "MAE wrap360", DEGREES,
+           per_angle=True, context=("convention",)),
+    Metric("geodesic", "headpose", mean_geodesic_error, "geodesic", DEGREES, "mean geodesic error"),
+    Metric("maev", "headpose", mean_vector_error, "MAEV", DEGREES),
+    Metric("pck", "bodypose", _pck_score, "PCK", SHARE, higher_is_better=True, upper=1.0, parameter="alpha",
+           per_joint=pck),
+    Metric("pckh", "bodypose", _pckh_score, "PCKh", SHARE, higher_is_better=True, upper=1.0,
+           context=("head_boxes",), parameter="alpha", per_joint=pckh),
 ):
     METRICS.register(_metric.name)(_metric)
 
@@ -237,6 +278,29 @@ def parse_metric(text: str) -> tuple[Metric, dict[str, float]]:
     if metric.parameter is not None and not match:
         raise HpbenchError(f"metric {metric.name!r} needs its {metric.parameter}: write e.g. {metric.name}@0.5")
     return metric, ({metric.parameter: float(match["value"])} if match else {})
+
+
+def metric_columns(names) -> tuple[Column, ...]:
+    """The columns of a protocol's ``metrics:`` list, in its order."""
+    return tuple(column for text in names for column in parse_metric(text)[0].columns(text))
+
+
+def mean_columns(names) -> tuple[Column, ...]:
+    """The one number of each metric of a protocol's ``metrics:`` list (an MAE's mean, not its angles)."""
+    return tuple(parse_metric(text)[0].columns(text)[-1] for text in names)
+
+
+def primary_column(names) -> Column:
+    """The column that ranks: the mean of the first metric of a protocol's ``metrics:`` list."""
+    return mean_columns(names)[0]
+
+
+def keypoint_scores(text: str, predicted, truth, **context) -> KeypointAccuracy:
+    """The KeypointAccuracy (overall and per joint) of a body-pose metric named as in a protocol."""
+    metric, parameters = parse_metric(text)
+    if metric.per_joint is None:
+        raise HpbenchError(f"metric {text!r} does not score joints")
+    return metric.per_joint(predicted, truth, **{k: context[k] for k in metric.context}, **parameters)
 
 
 def compute_metrics(names, predicted, truth, **context) -> dict[str, float]:

@@ -23,12 +23,13 @@ from hpbench.converters import CONVERTERS
 from hpbench.data.crops import CROP_RULES
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, check_before_use, open_prepared
-from hpbench.metrics import parse_metric
+from hpbench.metrics import Column, parse_metric, primary_column
 from hpbench.paths import checked_name, path_problem, safe_word
 from hpbench.pose import get_convention, inside_range
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
 from hpbench.schema import SHA256, Rule, check_values
+from hpbench.tasks import TASKS
 from hpbench.yamlfiles import read_yaml
 
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
@@ -47,9 +48,6 @@ CHANGE_RULES = {"version": Rule((int,), low=1), "date": Rule((str, datetime.date
 ENTRY_RULES = {"dataset": _TEXT, "select": Rule((str, dict)), "boxes": _OPTIONAL_TEXT, "reference": _OPTIONAL_TEXT,
                "filter": Rule((bool,)), "file": _OPTIONAL_TEXT}
 SPLITS = ("train", "validation", "test")
-# what a test sample without its preferred box becomes: scored on the reference box and counted, or
-# an error; body-pose protocols use no face boxes
-MISSING_FACE = {"headpose": ("fallback", "refuse"), "bodypose": ("none",)}
 
 
 @dataclass(frozen=True)
@@ -90,6 +88,11 @@ class Protocol:
         if split not in self.splits:
             raise HpbenchError(f"protocol {self.name} has no split {split!r} (has: {', '.join(self.splits)})")
         return self.splits[split]
+
+    @property
+    def primary(self) -> Column:
+        """The column that ranks (hpbench.metrics.primary_column): the mean of its first metric."""
+        return primary_column(self.metrics)
 
     @property
     def test_split(self) -> str:
@@ -187,11 +190,10 @@ def _check_nested(raw: dict, path: Path) -> None:
 
 def _check_rules(raw: dict, task: str) -> str:
     """Check that the task, crop rule, score convention and metrics exist and fit; the missing_face rule."""
-    if task not in MISSING_FACE:
-        raise HpbenchError(f"task {task!r}: one of {', '.join(MISSING_FACE)}")
-    missing_face = raw.get("missing_face", MISSING_FACE[task][0])
-    if missing_face not in MISSING_FACE[task]:
-        raise HpbenchError(f"missing_face {missing_face!r}: for {task}, one of {', '.join(MISSING_FACE[task])}")
+    rules = TASKS.get(task).missing_face  # what a sample without its preferred box becomes
+    missing_face = raw.get("missing_face", rules[0])
+    if missing_face not in rules:
+        raise HpbenchError(f"missing_face {missing_face!r}: for {task}, one of {', '.join(rules)}")
     CROP_RULES.get(raw["crop"])
     get_convention(raw.get("score_convention", "hpbench"))
     for text in raw["metrics"]:
@@ -378,7 +380,7 @@ def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> lis
         except TypeError as err:
             raise HpbenchError(f"{protocol.path}: rule {entry.select['rule']!r} for {entry.dataset}: {err}") from None
         counts = {"in file": len(data), "selected": int(mask.sum())}
-        if entry.filter and protocol.filter_limit is not None and protocol.task == "headpose":
+        if entry.filter and protocol.filter_limit is not None and TASKS.get(protocol.task).angle_filter:
             mask &= inside_range(data.ypr, protocol.filter_limit)
             counts[f"inside ±{protocol.filter_limit:g}°"] = int(mask.sum())
         indices = np.flatnonzero(mask)

@@ -824,7 +824,7 @@ def _recipe_named(folder: Path, raw: RawSamples) -> list[Step]:
 
 def _board(folder: Path, edit: Callable[[dict], None]) -> Path:
     """A leaderboard folder with the committed reported numbers and one committed record, edited."""
-    from hpbench.evaluation.leaderboard import leaderboards_dir
+    from hpbench.leaderboard.rows import leaderboards_dir
 
     board = folder / "board"
     (board / "results").mkdir(parents=True)
@@ -1192,7 +1192,7 @@ def _protocol_reusing_a_name(folder: Path, raw: RawSamples) -> list[Step]:
     bundled.update(filter={"limit": 180}, splits={"test": bundled["splits"]["test"]})
     (folder / "mine.yaml").write_text(yaml.safe_dump(bundled))
     (folder / "board/results").mkdir(parents=True)
-    from hpbench.evaluation.leaderboard import leaderboards_dir
+    from hpbench.leaderboard.rows import leaderboards_dir
 
     shutil.copy(leaderboards_dir() / "reported.yaml", folder / "board/reported.yaml")
     return [prepare("aflw2000", src, folder / "data"),

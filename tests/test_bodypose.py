@@ -26,7 +26,8 @@ from hpbench.data.transforms import Preprocessing
 from hpbench.models import create_model
 from hpbench.models.cpm import CHANGED_LAYERS, centre_map, transferable
 from hpbench.skeletons import LSP14
-from hpbench.training.bodypose import position_cross_entropy, position_logits, tiles_placed
+from hpbench.training.bodypose import tiles_placed
+from hpbench.training.losses import position_cross_entropy, position_logits
 from hpbench.training.losses import belief_map_loss
 from tests.conftest import run_cli
 
@@ -230,7 +231,7 @@ def test_evaluate_a_body_pose_checkpoint_through_the_cli(prepared_lsp, tmp_path,
 
 
 def test_the_mean_pose_baseline_is_the_training_crops_mean_joints(prepared_lsp, tmp_path):
-    from hpbench.evaluation.bodypose import mean_pose_scores
+    from hpbench.tasks.bodypose import mean_pose_scores
     from hpbench.metrics import pck
     from hpbench.protocols import load_protocol, select
 

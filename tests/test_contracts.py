@@ -25,7 +25,8 @@ from hpbench.protocols import SELECTION_RULES, list_protocols, load_protocol, se
 from hpbench.training.losses import LOSSES
 from hpbench.training.optim import build_optimizer, build_scheduler
 from hpbench.training.recipe import load_recipe, recipe_names
-from hpbench.training.train import PoseObjective
+from hpbench.training.headpose import AngleTargets
+from hpbench.training.objective import Objective
 from tests.conftest import WEIGHTS, run_cli
 
 SYNTHETIC = [name for name, converter in CONVERTERS.items() if converter.synthetic is not None]
@@ -156,7 +157,7 @@ def _take_a_step(name, *overrides):
     if pretext is not None:  # what hpbench train's PretextTargets adds to each item
         items = [PretextTargets([{"image": image}], pretext)[0] for image in batch["image"]]
         batch = {**batch, **{key: torch.stack([item[key] for item in items]) for key in items[0]}}
-    value = PoseObjective(loss, model.convention, model.preprocessing)(model, batch, "cpu")
+    value = Objective(loss, model.preprocessing, AngleTargets(model.convention))(model, batch, "cpu")
     optimizer.zero_grad()
     value.backward()
     optimizer.step()
@@ -168,10 +169,9 @@ def _take_a_body_step(recipe, model):
     from hpbench.data.bodypose import BodyAugmentation
     from hpbench.data.jigsaw import JigsawPuzzles, position_heatmaps
     from hpbench.models.cpm import TRANSFER_LAYERS
-    from hpbench.training.bodypose import BODY_LOSSES, BodyObjective
     from hpbench.training.recipe import checked_keywords
 
-    assert recipe.loss["name"] in BODY_LOSSES
+    assert LOSSES.get(recipe.loss["name"]).task == model.task
     if recipe.augment is not None:
         BodyAugmentation(**recipe.augment)
     if recipe.transfer is not None:
@@ -186,7 +186,7 @@ def _take_a_body_step(recipe, model):
     else:
         batch["heatmaps"] = torch.rand(2, model.maps, 4, 4)
     optimizer = build_optimizer(model.parameter_groups(), recipe.optimizer)
-    value = BodyObjective(model.preprocessing, recipe.loss["name"])(model, batch, "cpu")
+    value = Objective(LOSSES.get(recipe.loss["name"])(model), model.preprocessing)(model, batch, "cpu")
     optimizer.zero_grad()
     value.backward()
     optimizer.step()

@@ -49,12 +49,12 @@ def tiles_placed_right(checkpoint, data) -> float:
     from hpbench.data.jigsaw import JigsawPuzzles
     from hpbench.format import HPFile
     from hpbench.models.loading import load_model
-    from hpbench.training.bodypose import BodyValidation
+    from hpbench.training.bodypose import PuzzleValidation
 
     model = load_model(checkpoint).module.eval()
     lsp = HPFile(data / "lsp.h5")
     puzzles = JigsawPuzzles(lsp, np.arange(len(lsp)), model.preprocessing, per_image=10, seed=99, target="index")
-    return BodyValidation([(None, puzzles)], None, "cpu", workers=0, batch_size=50)(model)["validation_tile_accuracy"]
+    return PuzzleValidation([(None, puzzles)], "cpu", workers=0, batch_size=50)(model)["validation_tile_accuracy"]
 
 
 @pytest.mark.slow

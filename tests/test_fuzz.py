@@ -98,7 +98,7 @@ def test_fuzzed_records_never_traceback_forge_or_escape(tmp_path):
     import json
     import shutil
 
-    from hpbench.evaluation.leaderboard import leaderboards_dir
+    from hpbench.leaderboard.rows import leaderboards_dir
 
     source = sorted((leaderboards_dir() / "results").glob("synthetic__*.json"))[0]
     record = json.loads(source.read_text())

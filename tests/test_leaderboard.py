@@ -10,7 +10,9 @@ import pytest
 import yaml
 
 from hpbench.errors import HpbenchError
-from hpbench.evaluation.leaderboard import build_files, check, conformance, leaderboards_dir, load_records
+from hpbench.evaluation.conformance import conformance
+from hpbench.leaderboard.build import build_files, check
+from hpbench.leaderboard.rows import leaderboards_dir, load_records
 from hpbench.evaluation.records import ResultRecord
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir

@@ -217,7 +217,7 @@ def _prepare(converter, src: Path, output: Path, workers: int, skip_bad: bool, o
     published = next((p.value for p in converter.published if p.what == "samples"), None)
     report = PrepareReport(dataset, str(src), str(output), found=sources.sample_count, workers=workers,
                            options=options, excluded=sources.excluded, notes=sources.notes, published_count=published)
-    report.inside_99 = 0 if sources.layout.task == "headpose" else None
+    report.inside_99 = 0 if sources.layout.pose_angles else None  # a file of head poses
     try:
         with Writer(output, sources.layout, source_manifest_sha256(sources.items, src)) as writer:
             _write_samples(writer, sources, report, skip_bad, workers, progress)

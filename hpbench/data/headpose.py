@@ -33,7 +33,6 @@ from hpbench.data.crops import CROP_RULES, crop_image, expand_box
 from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile
-from hpbench.protocols import MISSING_FACE
 
 
 def resolve_boxes(data: HPFile, indices: Sequence[int], source: str | None, reference: str | None = None):
@@ -128,6 +127,11 @@ class HeadPoseDataset(Dataset):
                 "index": int(self.indices[position]), "position": position, "flipped": flipped}
 
 
+# What a protocol may do with a sample that lacks its preferred box: score it on the dataset's own box
+# (counted) or refuse the run.
+MISSING_FACE_RULES = ("fallback", "refuse")
+
+
 def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessing(), boxes: str | None = None,
                 missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0, cache: bool = False,
                 workers: int = 0, progress: bool = True, log=print) -> HeadPoseDataset:
@@ -139,8 +143,8 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
     ``cache`` reads the crops from the crop cache (built with ``workers`` if missing) where the crop
     rule draws nothing at random.
     """
-    if missing_face not in MISSING_FACE["headpose"]:
-        raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE['headpose'])}")
+    if missing_face not in MISSING_FACE_RULES:
+        raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE_RULES)}")
     entry = selection.entry
     source = entry.reference if boxes == "reference" else boxes or entry.boxes
     resolved, fallback = resolve_boxes(selection.data, selection.indices, source, entry.reference)

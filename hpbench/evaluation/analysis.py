@@ -12,6 +12,7 @@ import numpy as np
 
 from hpbench.errors import HpbenchError
 from hpbench.metrics import compute_metrics
+from hpbench.protocols import select
 from hpbench.pose import rotation_from_ypr
 
 YAW_RANGES = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0))  # |yaw|, the 3DDFA tradition; a range holds its upper end
@@ -33,8 +34,6 @@ def error_by_yaw(predicted: np.ndarray, truth: np.ndarray, convention: str = "hp
 
 def training_selections(protocol, data_dir, baseline: str) -> tuple[list, str]:
     """The protocol's training selections to take a ``baseline`` mean from, or ([], why there are none)."""
-    from hpbench.protocols import select
-
     if "train" not in protocol.splits:
         return [], "no training split to take a mean from"
     try:
@@ -43,20 +42,29 @@ def training_selections(protocol, data_dir, baseline: str) -> tuple[list, str]:
         return [], f"no {baseline}: {err}"
 
 
-def mean_predictor_errors(protocol, data_dir, truths: dict[str, np.ndarray]) -> tuple[dict[str, float], str]:
-    """The MAE on each test set of always predicting the mean pose of the protocol's training split,
-    and what it was computed from (or, where that split is missing, why there is none)."""
+def training_mean_pose(protocol, data_dir) -> tuple[np.ndarray | None, str]:
+    """The mean canonical pose of the protocol's training split (NaN for an angle a dataset lacks) and
+    what it was taken from; or (None, why there is none)."""
     selections, why = training_selections(protocol, data_dir, "mean predictor")
     if not selections:
-        return {}, why
+        return None, why
     poses = np.concatenate([s.data.ypr[s.indices] for s in selections])
     with warnings.catch_warnings():  # an angle a dataset lacks (ETH-XGaze's roll) is NaN throughout
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(poses, axis=0)
+    return mean, f"the mean pose of {len(poses):,} training samples ({', '.join(s.dataset for s in selections)})"
+
+
+def mean_predictor_errors(protocol, data_dir, truths: dict[str, np.ndarray]) -> tuple[dict[str, float], str]:
+    """The MAE on each test set of always predicting the mean pose of the protocol's training split,
+    and what it was computed from (or, where that split is missing, why there is none)."""
+    mean, source = training_mean_pose(protocol, data_dir)
+    if mean is None:
+        return {}, source
     errors = {dataset: compute_metrics(("mae",), np.broadcast_to(mean, truth.shape), truth,
                                        convention=protocol.score_convention)["mae"]
               for dataset, truth in truths.items()}
-    return errors, f"the mean pose of {len(poses):,} training samples ({', '.join(s.dataset for s in selections)})"
+    return errors, source
 
 
 def _error_per_sample(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:

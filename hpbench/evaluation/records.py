@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import MISSING, dataclass, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -19,11 +19,13 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from hpbench.errors import HpbenchError
 from hpbench.io import write_text_atomic
 from hpbench.jsonfiles import parse_json
+from hpbench.metrics import METRICS, parse_metric
 from hpbench.paths import name_problem, output_path, safe_word
 from hpbench.schema import SHA256, TYPE_WORDS
+from hpbench.tasks import TASKS
 
-RECORD_FORMAT = 2  # 2: protocol.sha256, the protocol identified by its content
-PRIMARY_BODY_METRICS = ("pck@0.2", "pckh@0.5")  # what a body-pose record must hold one of
+RECORD_FORMAT = 3  # docs/RECORDS.md: what each format added
+LEGACY_PRIMARY = ("mae", "pck@0.2", "pckh@0.5")  # formats 1 and 2: a result had to hold one of these
 
 
 @dataclass
@@ -33,6 +35,8 @@ class ProtocolRef:
     keys_sha256: dict[str, str]  # dataset → sha256 of its selected keys
     split: str = "test"
     sha256: str = ""  # the protocol's content (hpbench.protocols.Protocol.sha256); "" in records of format 1
+    task: str = ""  # hpbench.tasks (format 3; inferred for older records)
+    metrics: list[str] = field(default_factory=list)  # the protocol's metrics list, the first ranks (format 3)
 
 
 @dataclass
@@ -71,8 +75,7 @@ class DatasetResult:
     seconds: dict[str, float] | None = None  # forward, total
     content_sha256: str = ""  # of the prepared file scored (checked against its digests first)
     by_yaw: dict[str, dict] | None = None  # |true yaw| range → {"mae", "n"} (hpbench.evaluation.analysis)
-    mean_predictor_mae: float | None = None  # predicting the training split's mean pose
-    mean_predictor_scores: dict[str, float] | None = None  # body pose: the metrics of the training crops' mean joints
+    mean_predictor_scores: dict[str, float] | None = None  # the metrics of predicting the training mean pose
     per_joint: dict[str, dict] | None = None  # body pose: metric → joint → accuracy (None where none counted)
 
 
@@ -86,11 +89,11 @@ class ResultRecord:
     results: dict[str, DatasetResult]
     record_format: int = RECORD_FORMAT
 
+    def __post_init__(self):
+        self.read_as: dict | None = None  # an older format's content, as read: written back unchanged
+
     def to_dict(self) -> dict:
-        content = _plain(self)
-        if self.record_format < 2:  # an older record is written back as it was read
-            content["protocol"].pop("sha256")
-        return content
+        return self.read_as if self.read_as is not None else _plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
@@ -114,6 +117,13 @@ class ResultRecord:
         """A record read from a file: every key known, every value of its declared type, every number
         finite and in its range, every name that may reach a file name one safe word; else one error
         naming the file and each problem."""
+        read_as = content
+        version = content.get("record_format", 1) if isinstance(content, dict) else RECORD_FORMAT
+        if isinstance(version, int) and not isinstance(version, bool) and version > RECORD_FORMAT:
+            raise HpbenchError(f"{path}: written by a newer hpbench (record format {version}; this one reads formats "
+                               f"1 to {RECORD_FORMAT}): upgrade hpbench")
+        if isinstance(version, int) and 1 <= version < RECORD_FORMAT and isinstance(content, dict):
+            content = _upgraded(content)
         problems: list[str] = []
         record = _build(cls, content, "", problems)
         if not problems:
@@ -121,6 +131,8 @@ class ResultRecord:
         if problems:
             shown = "; ".join(problems[:6]) + (f"; … {len(problems) - 6} more" if len(problems) > 6 else "")
             raise HpbenchError(f"{path}: malformed result record: {shown}")
+        if record.record_format < RECORD_FORMAT:
+            record.read_as = read_as
         return record
 
     @classmethod
@@ -130,6 +142,38 @@ class ResultRecord:
         except OSError as err:
             raise HpbenchError(f"{path}: not readable ({err.strerror or err})") from None
         return cls.from_dict(parse_json(text, str(path)), path)
+
+
+def _upgraded(content: dict) -> dict:
+    """A record of format 1 or 2 as format 3 reads it: the task and metrics its protocol scored (format
+    2 required one of LEGACY_PRIMARY; the task is the one that metric belongs to), the training mean's
+    MAE as its ``mean_predictor_scores``. Not a dict where it has not the shape to upgrade: validation
+    then names what is wrong."""
+    protocol, results = content.get("protocol"), content.get("results")
+    if not isinstance(protocol, dict) or not isinstance(results, dict) or not all(
+            isinstance(r, dict) and isinstance(r.get("metrics", {}), dict) for r in results.values()):
+        return content
+    found = [k for r in results.values() for k in r.get("metrics", {}) if k in LEGACY_PRIMARY]
+    metrics = [min(found, key=LEGACY_PRIMARY.index)] if found else []
+    upgraded_results = {}
+    for dataset, result in results.items():
+        result = dict(result)
+        mae = result.pop("mean_predictor_mae", None)
+        if mae is not None and result.get("mean_predictor_scores") is None:
+            result["mean_predictor_scores"] = {"mae": mae}
+        upgraded_results[dataset] = result
+    task = parse_metric(metrics[0])[0].task if metrics else ""
+    return {**content, "record_format": content.get("record_format", 1),
+            "protocol": {**protocol, "task": task, "metrics": metrics}, "results": upgraded_results}
+
+
+def record_head(protocol, results: dict, model, gflops: float | None) -> tuple[ProtocolRef, ModelInfo]:
+    """What a record says of its protocol (its content, task, metrics and the key lists scored) and of
+    its model file (hpbench.models.loading.LoadedModel: hash, architecture, convention, size)."""
+    return (ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
+                        protocol.test_split, protocol.sha256, protocol.task, list(protocol.metrics)),
+            ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
+                      round(model.parameters_m, 3), gflops, round(model.memory_mb, 3)))
 
 
 def _plain(value):
@@ -183,6 +227,10 @@ def _type_problems(value, hint, where: str) -> list[str]:
             return [f"'{where}' is not a JSON object"]
         inner = get_args(hint)[1] if get_args(hint) else Any
         return [p for key, item in value.items() for p in _type_problems(item, inner, f"{where}.{key}")]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"'{where}' is not a JSON list"]
+        return [p for i, item in enumerate(value) for p in _type_problems(item, get_args(hint)[0], f"{where}[{i}]")]
     if hint is Any:
         return []
     if hint is float:
@@ -214,16 +262,22 @@ def _value_problems(record: "ResultRecord") -> list[str]:
                  if (getattr(record.model, name) or 0) < 0]
     if not record.results:
         problems.append("no 'results'")
+    metrics, metric_problems = _metrics_of(record.protocol)
+    problems += metric_problems
     for dataset, result in record.results.items():
         where = f"results.{dataset}"
-        primary = [k for k in ("mae", *PRIMARY_BODY_METRICS) if isinstance(result.metrics.get(k), (int, float))]
-        if not primary:
-            problems.append(f"{where}: no numeric metrics.mae (nor a body-pose pck or pckh)")
-        problems += [f"'{where}.metrics.{k}' is NaN: a ranked metric must be finite" for k in primary
-                     if math.isnan(result.metrics[k])]
-        problems += [f"'{where}.metrics.{name}' = {value} is outside [0, {'1' if _is_share(name) else '∞'})"
+        if metrics:
+            primary = metrics[0].columns(record.protocol.metrics[0])[-1].key
+            value = result.metrics.get(primary)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"{where}: no numeric metrics.{primary} (the protocol's first metric)")
+            elif math.isnan(value):
+                problems.append(f"'{where}.metrics.{primary}' is NaN: a ranked metric must be finite")
+        upper = {column.key: metric.upper for metric, text in zip(metrics, record.protocol.metrics)
+                 for column in metric.columns(text)}
+        problems += [f"'{where}.metrics.{name}' = {value} is outside [0, {upper.get(name, math.inf):g}]"
                      for name, value in result.metrics.items()
-                     if isinstance(value, (int, float)) and (value < 0 or (_is_share(name) and value > 1))]
+                     if isinstance(value, (int, float)) and not 0 <= value <= upper.get(name, math.inf)]
         if not isinstance(result.counts.get("evaluated"), int):
             problems.append(f"{where}: no integer counts.evaluated")
         problems += [f"'{where}.counts.{name}' is not a count (a whole number ≥ 0)" for name, value in result.counts.items()
@@ -234,6 +288,22 @@ def _value_problems(record: "ResultRecord") -> list[str]:
     return problems
 
 
-def _is_share(metric: str) -> bool:
-    """PCK-like metrics are shares of joints, in [0, 1]; the others are errors or losses, ≥ 0."""
-    return metric.startswith("pck")
+def _metrics_of(protocol: ProtocolRef) -> tuple[list, list[str]]:
+    """The registered metrics a record's protocol names (hpbench.metrics), each of the record's task;
+    or the problems that keep them from being read."""
+    problems = []
+    if protocol.task not in TASKS:
+        problems.append(f"'protocol.task' {protocol.task[:40]!r} is not a task ({', '.join(TASKS.names())})")
+    if not protocol.metrics:
+        problems.append("'protocol.metrics' names no metric")
+    metrics = []
+    for text in protocol.metrics:
+        try:
+            metric, _ = parse_metric(text)
+        except HpbenchError:
+            problems.append(f"'protocol.metrics' {text[:40]!r} is not a metric ({', '.join(METRICS.names())})")
+            continue
+        if metric.task != protocol.task:
+            problems.append(f"'protocol.metrics' {text!r} scores {metric.task}, not {protocol.task[:40]}")
+        metrics.append(metric)
+    return (metrics if not problems else []), problems

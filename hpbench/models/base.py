@@ -1,4 +1,4 @@
-"""The interface every registered model offers (head pose; CPM's body pose with ``task = "bodypose"``)."""
+"""The interface every registered model offers: ``PoseModel`` (any task), ``HeadPoseModel`` (angles)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ from torch import nn
 
 from hpbench.data.transforms import Preprocessing
 
+DEFAULT_TASK = "headpose"  # the task of a model file that names none (TorchScript, ONNX, Keras ports)
 
-class HeadPoseModel(nn.Module):
-    """``forward(images)`` → the raw outputs its loss needs; ``predict(images)`` → angles in
-    ``self.convention``. Models with an RvC head also give ``rvc_logits`` (N, 3, bins) and name the
-    head that decodes them (``rvc_head``): they can be evaluated as convolutional ensembles and teach
-    KD students."""
 
-    task = "headpose"  # "bodypose": predict gives (N, joints, 2) pixels of the input, not angles
+class PoseModel(nn.Module):
+    """Any task's model (hpbench.tasks): ``forward(images)`` → the raw outputs its loss needs;
+    ``predict(images)`` → what its task scores, in ``self.convention``; ``preprocessing``, its
+    parameter groups for per-group learning rates and its authors' state-dict layout."""
+
+    task = DEFAULT_TASK
     convention = "hpbench"
     arch = ""
     config: dict = {}
-    decoding = "centre"  # how rvc probabilities become angles: "centre" or HopeNet's "left-edge"
     backbone_attribute = "backbone"  # the pretrained trunk: its parameters form the "backbone" group
     resize_kernel = "opencv-linear"  # how its authors resized crops (hpbench.data.crops.RESIZE_KERNELS)
 
@@ -40,9 +40,6 @@ class HeadPoseModel(nn.Module):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def rvc_logits(self, images: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{self.arch or type(self).__name__} has no RvC head")
-
     def training_transform(self):
         """A transform the training data must carry, with its labels (HMTL's pretext task), or None."""
         return None
@@ -51,6 +48,17 @@ class HeadPoseModel(nn.Module):
         """A state dict in this model's own key layout from one in its authors' released layout (as it
         is, by default); ``hpbench evaluate --arch`` loads a released file through it."""
         return state
+
+
+class HeadPoseModel(PoseModel):
+    """``predict(images)`` → angles in ``self.convention``. Models with an RvC head also give
+    ``rvc_logits`` (N, 3, bins) and name the head that decodes them (``rvc_head``): they can be
+    evaluated as convolutional ensembles and teach KD students."""
+
+    decoding = "centre"  # how rvc probabilities become angles: "centre" or HopeNet's "left-edge"
+
+    def rvc_logits(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{self.arch or type(self).__name__} has no RvC head")
 
     def decode_probabilities(self, probabilities: torch.Tensor) -> torch.Tensor:
         """Angles (N, 3) from averaged softmax probabilities of the RvC head."""

@@ -20,9 +20,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hpbench.data.bodypose import decode_heatmaps
 from hpbench.data.transforms import Preprocessing
 from hpbench.models import register_model
-from hpbench.models.base import HeadPoseModel
+from hpbench.models.base import PoseModel
 
 CENTRE_SIGMA = 3.0  # pixels, the CPM release's centre map
 # The CPM release's input: BGR, (value − 128) / 256 (lsp_lspet_data.py, LSP_Data.__getitem__)
@@ -62,7 +63,7 @@ class LaterStage(nn.Module):
         return self.out(self.middle(self.first(torch.cat([self.reduce(trunk), previous, centre], 1))))
 
 
-class CPM(HeadPoseModel):
+class CPM(PoseModel):
     task = "bodypose"
     convention = "joints"
     backbone_attribute = "stage1"
@@ -102,8 +103,6 @@ class CPM(HeadPoseModel):
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """(N, k, 2) joint positions in input pixels: the argmax of each joint's last-stage map
         refined by a parabola through its neighbours (hpbench.data.bodypose.decode_heatmaps)."""
-        from hpbench.data.bodypose import decode_heatmaps
-
         return decode_heatmaps(self(images)[-1][:, : self.joints], self.stride)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:

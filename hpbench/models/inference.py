@@ -30,24 +30,54 @@ def checked_device(device: str | None) -> str:
     return device
 
 
-def run_model(dataset, predict: Callable[[torch.Tensor], torch.Tensor], device: str, batch_size: int, workers: int,
-              desc: str, progress: bool = True, check=None) -> tuple[np.ndarray, float, float]:
-    """``predict`` over the dataset's images in order: (outputs (N, …) float32, seconds in predict,
-    seconds in all). The items' uint8 images are normalised by ``dataset.preprocessing`` on the device,
-    a batch at a time. ``check(values, n)`` runs on each batch's output (to stop at the first wrong one)."""
+def run_batches(dataset, step: Callable[[torch.Tensor, dict], tuple], device: str, batch_size: int, workers: int,
+                desc: str, progress: bool = True) -> tuple[list[np.ndarray], float, float]:
+    """``step(images, batch)`` over the dataset in order, a batch at a time: the items' uint8 images are
+    normalised by ``dataset.preprocessing`` on the device. ``step`` returns a tuple of tensors with one
+    row per image; the result is each of them concatenated (float32 on the CPU), the seconds spent in
+    ``step`` and the seconds in all."""
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
                         pin_memory=device.startswith("cuda"))
-    outputs, forward_seconds, started = [], 0.0, time.perf_counter()
+    parts: list[list[np.ndarray]] = []
+    forward_seconds, started = 0.0, time.perf_counter()
     with torch.inference_mode():
         for batch in tqdm(loader, desc=desc, unit="batch", disable=not progress):
             images = dataset.preprocessing.normalise(batch["image"].to(device, non_blocking=True))
             tick = time.perf_counter()
-            values = predict(images)
-            if isinstance(values, (tuple, list, dict)):
-                raise HpbenchError(f"the model returned a {type(values).__name__}; it must return one tensor of angles")
-            values = values.detach().float().cpu()
+            values = [value.detach().float().cpu().numpy() for value in step(images, batch)]
             forward_seconds += time.perf_counter() - tick
-            if check is not None:
-                check(values, len(images))
-            outputs.append(values.numpy())
-    return np.concatenate(outputs), forward_seconds, time.perf_counter() - started
+            parts.append(values)
+    columns = [np.concatenate(column) for column in zip(*parts)]
+    return columns, forward_seconds, time.perf_counter() - started
+
+
+def run_model(dataset, predict: Callable[[torch.Tensor], torch.Tensor], device: str, batch_size: int, workers: int,
+              desc: str, progress: bool = True, check=None) -> tuple[np.ndarray, float, float]:
+    """``predict`` over the dataset's images in order (run_batches): (outputs (N, …) float32, seconds in
+    predict, seconds in all). ``check(values, n)`` runs on each batch's output (to stop at the first
+    wrong one)."""
+
+    def step(images: torch.Tensor, batch: dict) -> tuple[torch.Tensor]:
+        values = predict(images)
+        if isinstance(values, (tuple, list, dict)):
+            raise HpbenchError(f"the model returned a {type(values).__name__}; it must return one tensor of angles")
+        if check is not None:
+            check(values, len(images))
+        return (values,)
+
+    (values,), forward_seconds, total_seconds = run_batches(dataset, step, device, batch_size, workers, desc, progress)
+    return values, forward_seconds, total_seconds
+
+
+def gflops(predict: Callable[[torch.Tensor], torch.Tensor], input_size: int, device: str) -> float | None:
+    """GFLOPs of one forward pass of one image at the input size (torch's counter: a multiply-add is 2
+    FLOPs); None where the counter sees none (e.g. a TorchScript module it cannot see into)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            predict(torch.zeros(1, 3, input_size, input_size, device=device))
+    except RuntimeError:
+        return None
+    total = counter.get_total_flops()
+    return round(total / 1e9, 3) if total else None

@@ -28,6 +28,7 @@ import torch
 
 from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
+from hpbench.models.base import DEFAULT_TASK
 from hpbench.models import create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.metadata import MODEL_METADATA, checked_metadata, json_object
@@ -73,6 +74,11 @@ class LoadedModel:
                                f"{input_size} px: pass --model-preprocessing to use the model's size (recorded, and "
                                "shown apart on the leaderboard)")
         return replace(base, input_size=size)
+
+    @property
+    def task(self) -> str:
+        """What it predicts (hpbench.tasks): its module's, or head pose for a file that names none."""
+        return getattr(self.module, "task", DEFAULT_TASK)
 
     @property
     def parameters_m(self) -> float:

@@ -25,6 +25,8 @@ import torch
 
 from hpbench.data.headpose import dataset_for
 from hpbench.errors import HpbenchError
+from hpbench.evaluation.evaluate import evaluate
+from hpbench.evaluation.report import results_table
 from hpbench.io import write_text_atomic
 from hpbench.locks import output_lock
 from hpbench.models import create_model
@@ -40,6 +42,8 @@ from hpbench.search.objective import Objective, read_log, train_head
 from hpbench.search.optimizers import OPTIMIZERS, check_optimizer, run_optimizer
 from hpbench.search.plots import plot_convergence, plot_pareto
 from hpbench.search.recipe import SearchRecipe, load_search_recipe
+from hpbench.tasks import TASKS
+from hpbench.tasks.headpose import HeadPose
 
 
 def _backbone(recipe: SearchRecipe, backbone: str | None, arch: str | None, pretrained: str | None, trust: bool,
@@ -84,7 +88,7 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
     device = checked_device(device)
     recipe = load_search_recipe(recipe_name, overrides)
     protocol = load_protocol(protocol_name)
-    if protocol.task != "headpose" or "validation" not in protocol.splits or "train" not in protocol.splits:
+    if not isinstance(TASKS.get(protocol.task), HeadPose) or not {"train", "validation"} <= set(protocol.splits):
         raise HpbenchError(f"protocol {protocol.name} has no train and validation splits of head pose: the search "
                            "trains on one and scores on the other (e.g. 300wlp-7030, synthetic-7030)")
     budget = int(budget or recipe.budget)
@@ -128,8 +132,6 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
 
 def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict, backbone: torch.nn.Module, layer: str,
                     protocol, out: Path, epochs: int, data_dir, device: str, workers: int, progress: bool, log) -> dict:
-    from hpbench.evaluation.evaluate import evaluate, results_table
-
     settings = {**recipe.candidate, **{k: v for k, v in recipe.retrain.items() if k != "epochs"}}
     log(f"retraining the winner for {epochs} epochs: {best['key']}")
     head, history = train_head(best["genome"], features["train"], features["validation"], settings, recipe.seed,

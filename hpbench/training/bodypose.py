@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader
 
@@ -28,24 +27,12 @@ from hpbench.data.jigsaw import GRID, JigsawPuzzles, position_centres
 from hpbench.errors import HpbenchError
 from hpbench.protocols import Protocol, select
 from hpbench.training.loop import Run
-from hpbench.training.losses import belief_map_loss
+from hpbench.training.losses import LOSSES, belief_map_loss, position_cross_entropy, position_logits
+from hpbench.training.objective import Objective
 from hpbench.training.recipe import Recipe, checked_keywords
+from hpbench.training.validation import Validation
 
-
-def position_logits(stages: torch.Tensor) -> torch.Tensor:
-    """(T, N, 9 slots, 9 positions): each slot map's values at the nine position centres."""
-    centres = torch.as_tensor(position_centres(stages.shape[-1]), dtype=torch.long, device=stages.device)
-    return stages[:, :, : GRID * GRID][..., centres[:, 0], centres[:, 1]]
-
-
-def position_cross_entropy(stages: torch.Tensor, perm: torch.Tensor, reduce: bool = True) -> torch.Tensor:
-    """The cross-entropy variant's loss: per slot a class among the nine positions, its mean over the
-    slots summed over the stages, per sample (``reduce``: their mean over the batch)."""
-    logits = position_logits(stages)
-    labels = perm.expand(len(stages), -1, -1)
-    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, GRID * GRID), labels.reshape(-1), reduction="none")
-    per_sample = losses.reshape(labels.shape).mean(-1).sum(0)
-    return per_sample.mean() if reduce else per_sample
+VALIDATION_BATCH = 16
 
 
 def tiles_placed(stages: torch.Tensor) -> torch.Tensor:
@@ -56,45 +43,15 @@ def tiles_placed(stages: torch.Tensor) -> torch.Tensor:
     return torch.cdist(peaks, centres.expand(len(peaks), -1, -1)).argmin(-1)
 
 
-BODY_LOSSES = ("belief_maps", "position_cross_entropy")
+class PuzzleValidation:
+    """After a pre-training epoch: the mean loss on the validation puzzles and the share of tiles placed
+    right."""
 
-
-class BodyObjective:
-    """The loss of a batch: its images normalised on the device, the recipe's loss."""
-
-    def __init__(self, preprocessing, loss: str = "belief_maps"):
-        self.preprocessing, self.loss = preprocessing, loss
-
-    def __call__(self, network: torch.nn.Module, batch: dict, device: str) -> torch.Tensor:
-        stages = network(self.preprocessing.normalise(batch["image"].to(device, non_blocking=True))).float()
-        if self.loss == "position_cross_entropy":
-            return position_cross_entropy(stages, batch["perm"].to(device))
-        return belief_map_loss(stages, batch["heatmaps"].to(device, non_blocking=True))
-
-
-class BodyValidation:
-    """After an epoch: the mean loss on the protocol's validation sets and their PCK (or, for jigsaw
-    puzzles, the share of tiles placed right)."""
-
-    def __init__(self, sets, metric: str | None, device: str, workers: int, batch_size: int = 16):
-        self.sets, self.metric, self.device, self.workers, self.batch_size = sets, metric, device, workers, batch_size
-
-    def __call__(self, model) -> dict[str, float]:
-        from hpbench.evaluation.bodypose import predict_bodies
-        from hpbench.metrics import compute_metrics
-
-        if self.metric is None:
-            return self._puzzles(model)
-        losses, scores = [], []
-        for selection, dataset in self.sets:
-            predictions = predict_bodies(model, selection, dataset, self.device, self.batch_size, self.workers, False)
-            losses.append(predictions.losses)
-            scores.append(compute_metrics([self.metric], predictions.predicted, dataset.truth_joints,
-                                          head_boxes=dataset.head_boxes)[self.metric])
-        return {"validation_loss": float(np.concatenate(losses).mean()), f"validation_{self.metric}": float(np.mean(scores))}
+    def __init__(self, sets, device: str, workers: int, batch_size: int = VALIDATION_BATCH):
+        self.sets, self.device, self.workers, self.batch_size = sets, device, workers, batch_size
 
     @torch.inference_mode()
-    def _puzzles(self, model) -> dict[str, float]:
+    def __call__(self, model) -> dict[str, float]:
         losses, right = [], []
         for _, dataset in self.sets:
             for batch in DataLoader(dataset, self.batch_size, num_workers=self.workers):
@@ -110,12 +67,11 @@ class BodyValidation:
                 "validation_tile_accuracy": float(torch.cat(right).mean())}
 
 
-def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: str, workers: int) -> Run:
+def bodypose_run(task, recipe: Recipe, protocol: Protocol, model, data_dir, device: str, workers: int) -> Run:
     """The Run of a body-pose recipe on a protocol's training split (validation where it has one)."""
     jigsaw, loss = recipe.jigsaw, recipe.loss.get("name")
-    if loss not in BODY_LOSSES or (loss == "position_cross_entropy" and jigsaw is None):
-        raise HpbenchError(f"recipe {recipe.name}: loss {loss!r}; a body-pose recipe's is one of "
-                           f"{', '.join(BODY_LOSSES)} (the second for jigsaw puzzles only)")
+    if loss == "position_cross_entropy" and jigsaw is None:
+        raise HpbenchError(f"recipe {recipe.name}: loss {loss!r} places jigsaw tiles; it needs a jigsaw section")
     preprocessing = model.preprocessing
 
     def sets(split: str, augment=None):
@@ -142,10 +98,11 @@ def bodypose_run(recipe: Recipe, protocol: Protocol, model, data_dir, device: st
     validate, validation = None, []
     if "validation" in protocol.splits:
         validation = sets("validation")
-        validate = BodyValidation(validation, None if jigsaw is not None else protocol.metrics[0], device, workers)
+        validate = (PuzzleValidation(validation, device, workers) if jigsaw is not None
+                    else Validation(task, protocol, validation, device, workers, VALIDATION_BATCH))
     stopping = recipe.early_stopping or {}
     return Run(model=model, train_set=ConcatDataset([d for _, d in train]),
-               loss=BodyObjective(preprocessing, loss),
+               loss=Objective(LOSSES.get(loss)(model), preprocessing),
                parameter_groups=model.parameter_groups(), optimizer=recipe.optimizer, scheduler=recipe.scheduler,
                epochs=recipe.epochs, batch_size=recipe.batch_size, seed=recipe.seed, validate=validate,
                recipe=asdict(recipe),

@@ -1,9 +1,12 @@
-"""Training losses of the baselines, by name (a recipe's ``loss: {name: …}``).
+"""Training losses of the baselines, by name (a recipe's ``loss: {name: …}``), of every task.
 
 Each factory takes the model and the recipe's parameters and returns ``loss(outputs, targets, batch)``
-with ``targets`` (N, 3) in the model's own convention and, for KD students, ``batch["teacher"]`` the
-cached teacher probabilities (hpbench.training.teacher.TeacherTargets); for HMTL, ``batch`` holds the
-pretext labels (hpbench.data.pretext.PretextTargets).
+(hpbench.training.objective). Head pose: ``targets`` (N, 3) in the model's own convention and, for KD
+students, ``batch["teacher"]`` the cached teacher probabilities (hpbench.training.teacher.
+TeacherTargets); for HMTL, ``batch`` holds the pretext labels (hpbench.data.pretext.PretextTargets).
+Body pose: ``outputs`` are CPM's stages of belief maps (T, N, M, H, W) and the loss reads its targets
+from the batch (``heatmaps``, or a jigsaw puzzle's ``perm``). Each factory's ``task`` says which task
+it trains.
 """
 
 from __future__ import annotations
@@ -11,9 +14,20 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hpbench.data.jigsaw import GRID, position_centres
 from hpbench.registry import Registry
 
 LOSSES: Registry = Registry("loss")
+
+
+def register_loss(name: str, task: str = "headpose"):
+    """Register a loss factory under ``name``, for the task (hpbench.tasks) it trains."""
+
+    def add(factory):
+        factory.task = task
+        return LOSSES.register(name)(factory)
+
+    return add
 
 
 def _per_angle_ce(logits: torch.Tensor, bins: torch.Tensor) -> torch.Tensor:
@@ -28,7 +42,7 @@ def _hopenet_terms(model, logits: torch.Tensor, targets: torch.Tensor, alpha: fl
                                                                            reduction="none").mean(0).sum()
 
 
-@LOSSES.register("hopenet")
+@register_loss("hopenet")
 def hopenet_loss(model, alpha: float = 1.0):
     """Per angle: cross-entropy over the 3° bins + alpha · MSE of the decoded angle (Ruiz et al.)."""
 
@@ -38,7 +52,7 @@ def hopenet_loss(model, alpha: float = 1.0):
     return loss
 
 
-@LOSSES.register("hmtl")
+@register_loss("hmtl")
 def hmtl_loss(model, alpha: float = 2.0, pretext_weight: float = 50.0, supervised_weight: float = 1.0):
     """supervised_weight · (HopeNet's loss with ``alpha`` on the RvC heads, or the RMSE of the
     regression head) + pretext_weight · Σ over the pretext heads of every region of their
@@ -61,7 +75,7 @@ def hmtl_loss(model, alpha: float = 2.0, pretext_weight: float = 50.0, supervise
     return loss
 
 
-@LOSSES.register("kd_base")
+@register_loss("kd_base")
 def kd_base_loss(model, regression_scale: float = 1.0):
     """KD's formula (4): (MAE of the regression head / regression_scale + Σ over the M RvC heads of
     their cross-entropy summed over the angles) / (M + 1).
@@ -80,7 +94,7 @@ def kd_base_loss(model, regression_scale: float = 1.0):
     return loss
 
 
-@LOSSES.register("kd_student")
+@register_loss("kd_student")
 def kd_student_loss(model, ce_weight: float = 0.05):
     """(ce_weight · CE(truth) + Σ over angles KL(teacher ‖ student)) / 2, with the teacher's cached
     ensemble probabilities."""
@@ -100,3 +114,39 @@ def belief_map_loss(stages: torch.Tensor, targets: torch.Tensor, reduce: bool = 
     ``stages`` (T, N, M, H, W), ``targets`` (N, M, H, W)."""
     per_sample = (stages - targets.unsqueeze(0)).square().sum(dim=(2, 3, 4)).sum(0)
     return per_sample.mean() if reduce else per_sample
+
+
+def position_logits(stages: torch.Tensor) -> torch.Tensor:
+    """(T, N, 9 slots, 9 positions): each slot map's values at the nine position centres."""
+    centres = torch.as_tensor(position_centres(stages.shape[-1]), dtype=torch.long, device=stages.device)
+    return stages[:, :, : GRID * GRID][..., centres[:, 0], centres[:, 1]]
+
+
+def position_cross_entropy(stages: torch.Tensor, perm: torch.Tensor, reduce: bool = True) -> torch.Tensor:
+    """The cross-entropy variant's loss: per slot a class among the nine positions, its mean over the
+    slots summed over the stages, per sample (``reduce``: their mean over the batch)."""
+    logits = position_logits(stages)
+    labels = perm.expand(len(stages), -1, -1)
+    losses = F.cross_entropy(logits.reshape(-1, GRID * GRID), labels.reshape(-1), reduction="none")
+    per_sample = losses.reshape(labels.shape).mean(-1).sum(0)
+    return per_sample.mean() if reduce else per_sample
+
+
+@register_loss("belief_maps", task="bodypose")
+def belief_maps_loss(model):
+    """CPM's loss (belief_map_loss) against the batch's target maps."""
+
+    def loss(outputs, targets, batch):
+        return belief_map_loss(outputs.float(), batch["heatmaps"].to(outputs.device, non_blocking=True))
+
+    return loss
+
+
+@register_loss("position_cross_entropy", task="bodypose")
+def position_cross_entropy_loss(model):
+    """CPM-SSL's cross-entropy variant: each slot's position among the nine, against the puzzle's order."""
+
+    def loss(outputs, targets, batch):
+        return position_cross_entropy(outputs.float(), batch["perm"].to(outputs.device))
+
+    return loss

@@ -1,0 +1,135 @@
+"""What is scored: head pose or body pose, each one module of this package behind one interface.
+
+A protocol names its ``task``; ``TASKS.get(protocol.task)`` is the ``Task`` that turns a protocol's
+selections into Datasets, runs a model over them, scores the predictions, computes its trivial
+baseline (the training mean pose), writes the per-sample predictions, draws its pictures and builds
+its training run. ``hpbench evaluate``, ``train``, the search, ``compare`` and the leaderboard call
+this interface and never branch on the task's name. Adding a task is adding one module here with
+its ``TASKS.register`` call; the registry imports every module of the package on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hpbench.errors import HpbenchError
+from hpbench.metrics import Column
+from hpbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What a user may change about an evaluation (each recorded); a task names the ones it takes."""
+
+    crop: str | None = None  # another crop rule than the protocol's
+    boxes: str | None = None  # another box source ("reference": each dataset's own)
+    ensemble: Any = None  # hpbench.models.ensemble.EnsembleSpec: an RvC model as KD's ensemble
+    model_preprocessing: bool = False  # crop rule and input size as the model file records them
+    decode: str | None = None  # belief maps to joints: "parabola" or "argmax"
+    cache: bool = True  # crops from the crop cache where the crop rule allows it
+
+    def given(self) -> list[str]:
+        """The options set to something else than their default (``cache`` aside: it changes no number)."""
+        return [name for name in ("crop", "boxes", "ensemble", "model_preprocessing", "decode")
+                if getattr(self, name) not in (None, False)]
+
+
+@dataclass
+class Setup:
+    """How one evaluation runs: the preprocessing and crop rule it uses, the predictor it calls, and
+    the settings it records besides them (hpbench.evaluation.records.EvaluationSettings)."""
+
+    preprocessing: Any  # hpbench.data.transforms.Preprocessing
+    crop: str
+    predictor: Any  # what the task's ``predict`` runs: a callable with its convention, or a module
+    settings: dict = field(default_factory=dict)
+
+
+class Task:
+    """The interface of a task. ``name`` is what a protocol's ``task:`` says, ``title`` what messages
+    call it; ``missing_face`` the rules a protocol may name for a sample without its box (the first
+    is the default); ``angle_filter`` whether a protocol's ``filter`` limit applies; ``options`` the
+    EvaluationOptions it takes; ``columns`` what its tables show after the metrics; ``counts`` the
+    count columns of its leaderboards; ``kept`` the columns its leaderboard CSV keeps after the
+    primary metric's (they may be blank)."""
+
+    name = ""
+    title = ""
+    missing_face: tuple[str, ...] = ()
+    angle_filter = False
+    options: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    counts: tuple[Column, ...] = ()
+    kept: tuple[Column, ...] = ()
+
+    def check_model(self, model, protocol) -> None:
+        """A model of another task is refused: one line naming both."""
+        if model.task != self.name:
+            raise HpbenchError(f"{model.path} is a {TASKS.get(model.task).title} model ({model.arch}); protocol "
+                               f"{protocol.name} scores {self.title}")
+
+    def check_options(self, options: EvaluationOptions, protocol) -> None:
+        for name in options.given():
+            if name not in self.options:
+                raise HpbenchError(f"--{name.replace('_', '-')} does not apply to protocol {protocol.name}, which "
+                                   f"scores {self.title}")
+
+    # evaluation -------------------------------------------------------------------------------
+    def setup(self, model, protocol, options: EvaluationOptions) -> Setup:
+        """How a loaded model (hpbench.models.loading.LoadedModel) is run under the protocol."""
+        raise NotImplementedError
+
+    def predictor(self, module, convention: str = "hpbench"):
+        """The predictor of a module being trained (validation), with the evaluation's defaults."""
+        raise NotImplementedError
+
+    def dataset(self, selection, setup: Setup, protocol, options: EvaluationOptions, workers: int = 0,
+                progress: bool = True, log: Callable = print):
+        """The torch Dataset of one selection (hpbench.protocols.Selection) as the setup crops it."""
+        raise NotImplementedError
+
+    def predict(self, dataset, selection, predictor, device: str, batch_size: int, workers: int,
+                progress: bool = True):
+        """The model's predictions over one Dataset, in order, checked (an object with ``selection``)."""
+        raise NotImplementedError
+
+    def score(self, predictions, protocol):
+        """The protocol's metrics and counts of one test set (hpbench.evaluation.records.DatasetResult)."""
+        raise NotImplementedError
+
+    def baseline(self, protocol, data_dir, predictions: list) -> tuple[dict[str, dict[str, float]], str]:
+        """The protocol's metrics on each test set of predicting the training split's mean pose, and what
+        that mean was taken from (or why there is none)."""
+        raise NotImplementedError
+
+    def draw(self, predictions, dataset, title: str, stem) -> list:
+        """The pictures of ``hpbench evaluate --analysis`` for one test set (paths from ``stem``)."""
+        raise NotImplementedError
+
+    def write_predictions(self, path, predictions: list) -> None:
+        """The per-sample predictions of every test set as one CSV file."""
+        raise NotImplementedError
+
+    def describe(self, record) -> str:
+        """What a printed table's title says of how the record's model was run, beyond crop and size."""
+        raise NotImplementedError
+
+    def notes(self, record) -> list[str]:
+        """The lines a printed table ends with (errors by range, the trivial baseline, per joint …)."""
+        raise NotImplementedError
+
+    # training ---------------------------------------------------------------------------------
+    def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers: int,
+                     progress: bool, cache: bool, log: Callable):
+        """The hpbench.training.loop.Run of a recipe on the protocol's training split."""
+        raise NotImplementedError
+
+
+TASKS: Registry[Task] = Registry("task", package=__name__)
+
+
+def register_task(task_class: type[Task]) -> type[Task]:
+    """Register one instance of ``task_class`` under its ``name``."""
+    TASKS.register(task_class.name)(task_class())
+    return task_class
