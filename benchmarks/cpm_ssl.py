@@ -57,8 +57,7 @@ def main() -> int:
     def run(recipe, protocol, epochs, *overrides, pretrained=None, name=None):
         started, name = time.perf_counter(), name or f"{recipe} on {protocol}"
         model = train(recipe, protocol, data, root / "runs" / name.replace(" ", "-").replace(",", ""),
-                      (f"epochs={epochs}", *SMALL, *overrides), pretrained=pretrained, workers=0, progress=False,
-                      log=lambda *a, **k: None)
+                      (f"epochs={epochs}", *SMALL, *overrides), pretrained=pretrained, workers=0, progress=False)
         history = json.loads((model.parent / "training.json").read_text())["history"]
         entry = {"best_validation_loss": min(h["validation_loss"] for h in history), "epochs": len(history)}
         record = None

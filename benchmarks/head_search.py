@@ -53,14 +53,14 @@ def main() -> None:
             prepare(dataset, raw, out, workers=2, progress=False)
     started = time.perf_counter()
     backbone = train("demo-hopenet", "synthetic", data_dir=backbone_data, out=folder / "backbone",
-                     overrides=[f"epochs={args.backbone_epochs}"], workers=1, log=lambda *_: None, progress=False)
+                     overrides=[f"epochs={args.backbone_epochs}"], workers=1, progress=False)
     backbone_seconds = time.perf_counter() - started
     run = folder / "search"
     rows = {}
     for optimizer in ["random", *args.optimizers.split(",")]:
         started = time.perf_counter()
         summary = search("head-search-synthetic", "synthetic-7030", optimizer, args.budget, backbone=str(backbone),
-                         data_dir=data, out=run, retrain_epochs=0, workers=1, progress=False, log=lambda *_: None)
+                         data_dir=data, out=run, retrain_epochs=0, workers=1, progress=False)
         best = summary["best"]
         rows[optimizer] = {"evaluations": summary["evaluations"], "trained": summary["trained"],
                            "best_fitness": round(best["fitness"], 3), "val_mae": round(best["val_mae"], 3),
@@ -73,8 +73,7 @@ def main() -> None:
         row["beats_median_random"] = row["best_fitness"] < median_random
     winner_name = min(rows, key=lambda name: rows[name]["best_fitness"])
     summary = search("head-search-synthetic", "synthetic-7030", winner_name, args.budget, backbone=str(backbone),
-                     data_dir=data, out=run, retrain_epochs=args.retrain_epochs, workers=1, progress=False,
-                     log=lambda *_: None)
+                     data_dir=data, out=run, retrain_epochs=args.retrain_epochs, workers=1, progress=False)
     results = {"train": args.train, "test": args.test, "budget": args.budget, "backbone_epochs": args.backbone_epochs,
                "backbone_seconds": round(backbone_seconds, 1), "features": summary["backbone"]["features"],
                "counts": summary["backbone"]["counts"], "median_random_fitness": round(median_random, 3),

@@ -67,8 +67,7 @@ def main() -> None:
         variant = VARIANTS[label]
         started = time.perf_counter()
         checkpoint = train("hmtl-puzzle3x3", "synthetic", data, out=folder / label.replace(" ", "-").replace("/", ""),
-                           overrides=overrides + variant, workers=1, progress=False, restart=True,
-                           log=lambda *a, **k: None)
+                           overrides=overrides + variant, workers=1, progress=False, restart=True)
         record_ = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu")
         metrics = record_.results["aflw2000"].metrics
         entry = {"mae": round(metrics["mae"], 3),

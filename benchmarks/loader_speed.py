@@ -149,7 +149,7 @@ def crop_cache(data: HPFile, repeats: int) -> dict:
     dataset = HeadPoseDataset(data, range(count), data.box("pt2d"), "hopenet-aflw2000", preprocessing)
     uncached = [dataset[i]["image"] for i in range(count)]
     started = time.perf_counter()
-    dataset.crops = cached_crops(dataset, check_before_use(data.path), progress=False, log=lambda *a: None)
+    dataset.crops = cached_crops(dataset, check_before_use(data.path), progress=False)
     build_s = time.perf_counter() - started
     identical = all(torch.equal(dataset[i]["image"], uncached[i]) for i in range(count))
     in_memory = InMemoryCrops(np.stack([dataset.crops[i] for i in range(count)]), dataset.ypr, preprocessing)
@@ -172,8 +172,7 @@ def evaluation(data_dir: Path, work: Path) -> dict:
     for workers, cache in ((0, False), (0, True), (2, False), (2, True)):
         predictions = work / f"predictions-{workers}-{cache}.csv"
         outcome = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", device="cpu",
-                           batch_size=64, workers=workers, progress=False, cache=cache, save_predictions=predictions,
-                           log=lambda *a: None)
+                           batch_size=64, workers=workers, progress=False, cache=cache, save_predictions=predictions)
         seconds = outcome.results["300w_lp"].seconds
         runs[f"workers_{workers}_cache_{cache}"] = {
             **seconds, "total_over_forward": seconds["total"] / seconds["forward"], "predictions": predictions.read_text()}

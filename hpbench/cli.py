@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hpbench import __version__
 from hpbench.errors import HpbenchError
+from hpbench.logs import console
 
 
 def _positive_int(text: str) -> int:
@@ -77,7 +78,7 @@ def _data_option(parser) -> None:
 def _synth(commands) -> None:
     from hpbench.synth.writers import WRITERS
 
-    synth = _command(commands, "synth", "hpbench.synth.writers:synth_and_report",
+    synth = _command(commands, "synth", "hpbench.commands.synth:run",
                      "write a synthetic sample in a dataset's raw format", "hpbench synth aflw2000 --n 100 --out raw/aflw2000")
     synth.add_argument("dataset", choices=WRITERS.names(), help="the raw format to write: " + ", ".join(WRITERS.names()))
     synth.add_argument("--out", help="folder to create (default: synth/DATASET)")
@@ -95,7 +96,7 @@ def _prepare(commands) -> None:
     for name, converter in CONVERTERS.items():
         parser = datasets.add_parser(name, help=converter.citation, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      description=sys.modules[converter.read.__module__].__doc__)
-        parser.set_defaults(target="hpbench.converters.prepare:prepare_and_report")
+        parser.set_defaults(target="hpbench.commands.prepare:run")
         parser.add_argument("--src", required=True, help="the raw dataset folder (its tree: above)")
         parser.add_argument("--out", default="data", help="output folder (default: data)")
         parser.add_argument("--workers", type=_positive_int, default=1, help="reading processes (default: 1)")
@@ -110,15 +111,15 @@ def _prepare(commands) -> None:
 
 
 def _verify(commands) -> None:
-    verify = _command(commands, "verify", "hpbench.converters.verify:verify_files",
+    verify = _command(commands, "verify", "hpbench.commands.verify:run",
                       "check prepared files: layout, values, digest, counts")
     verify.add_argument("files", nargs="+", type=Path)
 
 
 def _protocols(commands) -> None:
     actions = _actions(commands, "protocols", "list the protocols, or show one (with --data: its counts)")
-    _command(actions, "list", "hpbench.protocols:print_protocols", "the versioned protocols")
-    show = _command(actions, "show", "hpbench.protocols:print_protocol", "one protocol's rules")
+    _command(actions, "list", "hpbench.commands.protocols:list_all", "the versioned protocols")
+    show = _command(actions, "show", "hpbench.commands.protocols:show", "one protocol's rules")
     show.add_argument("name", help="protocol name or number")
     show.add_argument("--data", help="folder of prepared files: print counts per split and filter step")
 
@@ -227,7 +228,7 @@ def _search(commands) -> None:
 
 
 def _demo(commands) -> None:
-    demo = _command(commands, "demo", "hpbench.demo:run_demo",
+    demo = _command(commands, "demo", "hpbench.commands.demo:run",
                     "the whole pipeline on synthetic data: synth, prepare, train, evaluate",
                     "hpbench demo --train-images 1000 --epochs 1")
     demo.add_argument("--out", default="hpbench-demo", help="folder for everything it writes (default: hpbench-demo)")
@@ -248,11 +249,11 @@ def _leaderboard(commands) -> None:
 
 def _detector(commands) -> None:
     actions = _actions(commands, "detector", "WIDER FACE → YOLO labels, and face-detector training")
-    wider = _command(actions, "prepare-wider", "hpbench.bboxes.wider:prepare_wider_and_report",
+    wider = _command(actions, "prepare-wider", "hpbench.commands.detector:prepare_wider_dataset",
                      "WIDER FACE ground truth → a YOLO dataset (links to the images, labels, data.yaml)")
     wider.add_argument("--src", required=True, help="the WIDER FACE folder (wider_face_split/, WIDER_train/ …)")
     wider.add_argument("--out", required=True, help="output folder")
-    train = _command(actions, "train", "hpbench.bboxes.detector:train_and_report", "train a YOLO face detector offline")
+    train = _command(actions, "train", "hpbench.commands.detector:train", "train a YOLO face detector offline")
     train.add_argument("--data", required=True, help="the data.yaml made by prepare-wider")
     train.add_argument("--model", default="yolov5n.yaml", help="an ultralytics model YAML or a .pt to fine-tune")
     train.add_argument("--out", help="run folder (default: runs/detector)")
@@ -267,7 +268,7 @@ def _detector(commands) -> None:
 
 def _bboxes(commands) -> None:
     actions = _actions(commands, "bboxes", "relabel faces with the detector, import / export box files, show boxes")
-    relabel = _command(actions, "relabel", "hpbench.bboxes.relabel:relabel_and_report",
+    relabel = _command(actions, "relabel", "hpbench.commands.bboxes:relabel_boxes",
                        "one detector's face box for every sample (bbox/yolo and bboxes/DATASET.yolo.csv)")
     relabel.add_argument("--weights", required=True, help="YOLO weights (.pt) from hpbench detector train")
     relabel.add_argument("--out", help="box-file folder (default: bboxes/ beside the --data folder)")
@@ -277,18 +278,18 @@ def _bboxes(commands) -> None:
     relabel.add_argument("--min-iou", type=float, default=0.1, help="IoU with the reference box to accept")
     relabel.add_argument("--device", default="cpu", help="cpu, 0, cuda:0 … (default: cpu)")
     _trust_option(relabel, "--weights")
-    imported = _command(actions, "import", "hpbench.bboxes.boxfiles:import_and_report",
+    imported = _command(actions, "import", "hpbench.commands.bboxes:import_boxes",
                         "read a KD-format JSON box file into bbox/NAME")
     imported.add_argument("--kd-json", required=True, help="a box file in the KD repository's JSON format")
     imported.add_argument("--name", default="kd", help="the box source to write (default: kd)")
     imported.add_argument("--replace", action="store_true",
                           help="allow overwriting a box the converter wrote (the dataset's own, e.g. landmarks)")
-    export = _command(actions, "export", "hpbench.bboxes.boxfiles:export_boxes",
+    export = _command(actions, "export", "hpbench.commands.bboxes:export_boxes",
                       "write bbox/NAME as a KD-format JSON and / or an hpbench CSV")
     export.add_argument("--name", default="yolo", help="the box source to export (default: yolo)")
     export.add_argument("--kd-json", help="output in the KD repository's JSON format")
     export.add_argument("--csv", dest="csv_file", help="output as an hpbench box CSV")
-    show = _command(actions, "show", "hpbench.bboxes.show:show_boxes",
+    show = _command(actions, "show", "hpbench.commands.bboxes:show_boxes",
                     "a picture of samples with the reference and the NAME boxes")
     show.add_argument("--name", default="yolo", help="the box source to show (default: yolo)")
     show.add_argument("--n", type=_positive_int, default=16, help="how many samples")
@@ -306,7 +307,7 @@ def _compare(commands) -> None:
 
 
 def _models(commands) -> None:
-    models = _command(commands, "models", "hpbench.models.loading:print_models",
+    models = _command(commands, "models", "hpbench.commands.models:run",
                       "list the registered architectures and the model file formats evaluate reads",
                       "hpbench models resnet50")
     models.add_argument("pattern", nargs="?", default="",
@@ -339,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(str(args.pop(name)) for name in ("command", "action") if args.get(name))
     module, function = target.split(":")
     try:
-        result = getattr(importlib.import_module(module), function)(**args)
+        with console():
+            result = getattr(importlib.import_module(module), function)(**args)
     except HpbenchError as err:
         print(f"hpbench {command}: error: {err}", file=sys.stderr)
         return 1

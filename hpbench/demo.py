@@ -8,17 +8,20 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from hpbench.converters.prepare import prepare
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.evaluate import evaluate
-from hpbench.evaluation.report import results_table
 from hpbench.evaluation.records import ResultRecord
 from hpbench.protocols import load_protocol
 from hpbench.synth.writers import write_sample
 from hpbench.training.train import train
+
+logger = logging.getLogger(__name__)
 
 MARKER = ".hpbench-demo"
 PROTOCOL, RECIPE = "synthetic", "demo-hopenet"  # the protocol names the datasets it trains and tests on
@@ -33,29 +36,34 @@ def _fresh_folder(out: Path) -> None:
     (out / MARKER).write_text("made by hpbench demo; removed by the next demo run\n")
 
 
+@dataclass
+class DemoRun:
+    """What the demo made: the folders, the checkpoint, the record and where it was written."""
+
+    raw: Path
+    data: Path
+    checkpoint: Path
+    record: ResultRecord
+    record_path: Path
+
+
 def run_demo(out: str | Path = "hpbench-demo", train_images: int = 3000, test_images: int = 400, size: int = 128,
-             epochs: int | None = None, workers: int = 2, log=print) -> ResultRecord:
+             epochs: int | None = None, workers: int = 2) -> DemoRun:
     out = Path(out)
     _fresh_folder(out)
     raw, data = out / "raw", out / "data"
     protocol = load_protocol(PROTOCOL)
     (train_set,), (test_set,) = ([entry.dataset for entry in protocol.entries(split)] for split in ("train", "test"))
-    log(f"1/4 synthetic raw datasets → {raw}")
+    logger.info(f"1/4 synthetic raw datasets → {raw}")
     write_sample(train_set, raw / train_set, train_images, seed=1, size=size, workers=workers)
     write_sample(test_set, raw / test_set, test_images, seed=2, size=size, workers=workers)
-    log(f"2/4 prepare → {data}")
+    logger.info(f"2/4 prepare → {data}")
     for dataset in (train_set, test_set):
-        log(prepare(dataset, raw / dataset, data, workers=workers).summary().splitlines()[0])
-    log(f"3/4 train {RECIPE} (HopeNet heads on a ResNet-18 at 64 px, from random weights)")
+        logger.info(prepare(dataset, raw / dataset, data, workers=workers).summary().splitlines()[0])
+    logger.info(f"3/4 train {RECIPE} (HopeNet heads on a ResNet-18 at 64 px, from random weights)")
     overrides = [f"epochs={epochs}"] if epochs else []
     checkpoint = train(RECIPE, PROTOCOL, data_dir=data, out=out / "runs" / RECIPE, overrides=overrides,
-                       workers=workers, restart=True, log=log)
-    log(f"4/4 evaluate under the {PROTOCOL} protocol")
+                       workers=workers, restart=True)
+    logger.info(f"4/4 evaluate under the {PROTOCOL} protocol")
     record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers)
-    path = record.write(out / "results" / f"{PROTOCOL}_{RECIPE}.json")
-    log("")
-    log(results_table(record))  # with the MAE of predicting the training mean, for scale
-    log("")
-    log(f"raw synthetic datasets: {raw}\nprepared HDF5 files:    {data}\ncheckpoint:             {checkpoint}\n"
-        f"result record:          {path}")
-    return record
+    return DemoRun(raw, data, checkpoint, record, record.write(out / "results" / f"{PROTOCOL}_{RECIPE}.json"))

@@ -11,6 +11,7 @@ the folders made for it that stayed empty.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -20,6 +21,8 @@ from typing import Iterator
 
 from hpbench.errors import HpbenchError
 from hpbench.provenance import utc_now
+
+logger = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"
 
@@ -58,7 +61,7 @@ def _describe(holder: dict) -> str:
 
 
 @contextmanager
-def output_lock(path: str | Path, log=print) -> Iterator[Path]:
+def output_lock(path: str | Path) -> Iterator[Path]:
     """Hold the lock of ``path`` (a file or a folder to be written) for the block."""
     lock = lock_path(path)
     existing = next(folder for folder in (lock.parent, *lock.parent.parents) if folder.exists() or folder == folder.parent)
@@ -74,7 +77,7 @@ def output_lock(path: str | Path, log=print) -> Iterator[Path]:
         except FileExistsError:
             other = _read_holder(lock)
             if attempt == 0 and other and not _holder_alive(other):
-                log(f"{lock}: taken over from {_describe(other)}, which has ended")
+                logger.info(f"{lock}: taken over from {_describe(other)}, which has ended")
                 lock.unlink(missing_ok=True)
                 continue
             raise HpbenchError(f"{path} is being written by another run: {_describe(other)}. Wait for it to end, "

@@ -9,6 +9,7 @@ parent (Linux), so killing the main process leaves none behind.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -16,6 +17,8 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterable, Iterator, TypeVar
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -108,7 +111,7 @@ def ordered_map(
         pool.close(pending)
 
 
-def capped_workers(requested: int, items: int | None = None, log=print) -> int:
+def capped_workers(requested: int, items: int | None = None) -> int:
     """``requested`` worker processes, but no more than this machine's cores nor than ``items`` (the
     work there is): more only add processes that wait. Says so when it caps."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -116,5 +119,5 @@ def capped_workers(requested: int, items: int | None = None, log=print) -> int:
     if requested <= limit:
         return requested
     why = f"this machine has {cores} cores" + (f" and there are {items} items to read" if items is not None else "")
-    log(f"--workers {requested}: using {limit} ({why})")
+    logger.info(f"--workers {requested}: using {limit} ({why})")
     return limit

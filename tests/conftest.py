@@ -8,12 +8,15 @@ its prepared file: a new converter is covered without a new fixture.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import socket
 import subprocess
 import sys
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -34,6 +37,29 @@ def real_samples() -> Path:
     if not folder.is_dir():
         pytest.skip(f"real dataset samples not found at {folder} (set HPBENCH_REAL_SAMPLES)")
     return folder
+
+
+@contextmanager
+def said(callback=None) -> Iterator[list[str]]:
+    """The messages hpbench logs while the block runs (hpbench.logs), in order; ``callback(message)``
+    runs on each as it is logged (an exception it raises leaves the call that logged it)."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+            if callback is not None:
+                callback(lines[-1])
+
+    logger, handler = logging.getLogger("hpbench"), Collect(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:

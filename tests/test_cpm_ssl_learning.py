@@ -36,7 +36,7 @@ def people(tmp_path_factory):
 def test_cpm_learns_to_find_the_joints(people, tmp_path):
     # measured 2026-12-06 (seeds 0, 1, 2): PCK@0.2 0.321, 0.345, 0.366 against the mean pose's 0.187
     checkpoint = train("cpm-lsp", "synthetic-lsp", people, tmp_path / "cpm", [*SMALL_CPM, "epochs=10",
-                       "augment={zoom: [0.9, 1.1], rotate: 10, flip: 0.5}"], workers=0, progress=False, log=print)
+                       "augment={zoom: [0.9, 1.1], rotate: 10, flip: 0.5}"], workers=0, progress=False)
     result = evaluate(checkpoint, "synthetic-lsp", people, workers=0, progress=False).results["lsp"]
     pck, mean_pose = result.metrics["pck@0.2"], result.mean_predictor_scores["pck@0.2"]
     print(f"CPM (1 stage, 96 px, 10 epochs): PCK@0.2 {pck:.3f} against {mean_pose:.3f} for the mean pose")
@@ -64,7 +64,7 @@ def test_jigsaw_pretraining_learns_to_place_the_tiles(people, tmp_path):
     # plateau: 0.146 after 6 epochs, 0.188 after 8; the pre-change checkout gives the same 0.127). On
     # 2026-12-06's resolution seed 0 gave 0.269. The proof runs seed 2 (0.233).
     checkpoint = train("cpm-jigsaw-pretrain-ce", "synthetic-pretrain", people, tmp_path / "jigsaw",
-                       [*SMALL_CPM, "epochs=4", "seed=2"], workers=0, progress=False, log=print)
+                       [*SMALL_CPM, "epochs=4", "seed=2"], workers=0, progress=False)
     accuracy = tiles_placed_right(checkpoint, people)
     print(f"jigsaw, cross-entropy variant (1 stage, 96 px, 4 epochs, seed 2): tiles placed right {accuracy:.3f}, "
           "chance 0.111")

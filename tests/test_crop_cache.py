@@ -21,7 +21,7 @@ from hpbench.format import HPFile
 from hpbench.models import create_model
 from hpbench.protocols import load_protocol, select
 from hpbench.resources import cache_dir
-from tests.conftest import run_cli
+from tests.conftest import run_cli, said
 
 
 def _protocol(folder: Path, crop: str = "kd", input_size: int = 48) -> Path:
@@ -63,11 +63,11 @@ def decodes(monkeypatch) -> list:
     return seen
 
 
-def _dataset(data_dir: Path, crop: str = "kd", input_size: int = 48, cache: bool = True, log=print, **options):
+def _dataset(data_dir: Path, crop: str = "kd", input_size: int = 48, cache: bool = True, **options):
     protocol = load_protocol(_protocol(data_dir.parent, crop, input_size))
     (selection,) = select(protocol, "test", data_dir)
     return dataset_for(selection, protocol.crop, Preprocessing(input_size=input_size), cache=cache, progress=False,
-                       log=log, **options)
+                       **options)
 
 
 def _cache_files() -> set[str]:
@@ -162,20 +162,21 @@ def test_damaged_cache_is_rebuilt(data_dir, decodes):
 
 
 def test_no_cache_for_random_rules_or_a_full_disk(data_dir, monkeypatch):
-    said = []
-    assert _dataset(data_dir, crop="hopenet-300wlp", log=said.append).crops is None
-    assert "draws a new region" in said[-1]
+    with said() as lines:
+        assert _dataset(data_dir, crop="hopenet-300wlp").crops is None
+    assert "draws a new region" in lines[-1]
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10, used=10, free=0))
-    assert _dataset(data_dir, log=said.append).crops is None
-    assert "GB free; reading uncached" in said[-1]
+    with said() as lines:
+        assert _dataset(data_dir).crops is None
+    assert "GB free; reading uncached" in lines[-1]
 
 
 def test_no_cache_where_the_cache_folder_cannot_be_written(data_dir, tmp_path, monkeypatch):
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("HPBENCH_CACHE", str(tmp_path / "a-file"))
-    said = []
-    dataset = _dataset(data_dir, log=said.append)
-    assert dataset.crops is None and "is not writable" in said[-1]
+    with said() as lines:
+        dataset = _dataset(data_dir)
+    assert dataset.crops is None and "is not writable" in lines[-1]
     assert dataset[0]["image"].shape == (3, 48, 48)
 
 

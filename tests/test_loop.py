@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from hpbench.models.checkpoint import Checkpoint
 from hpbench.training.loop import Processes, Run, fit
+from tests.conftest import said
 
 
 class Items(Dataset):
@@ -93,12 +94,13 @@ def _run(case: str, epochs: int) -> Run:
 @pytest.mark.parametrize("case", CASES)
 def test_the_loop_trains_any_objective_and_resumes(case, tmp_path):
     processes = Processes(0, 1, "cpu")
-    lines = []
-    fit(_run(case, 4), tmp_path, processes, workers=0, log=lines.append)
+    with said() as lines:
+        fit(_run(case, 4), tmp_path, processes, workers=0)
     history = Checkpoint.load(tmp_path / "model.pt").history
     assert [h["epoch"] for h in history] == [1, 2, 3, 4] and history[-1]["loss"] < history[0]["loss"]
     assert "parameters" in history[0] and (tmp_path / "training.json").is_file()
-    fit(_run(case, 6), tmp_path, processes, workers=0, log=lines.append)  # more epochs: resumes after epoch 4
+    with said() as lines:
+        fit(_run(case, 6), tmp_path, processes, workers=0)  # more epochs: resumes after epoch 4
     assert any(line.startswith("resuming") for line in lines)
     resumed = Checkpoint.load(tmp_path / "model.pt").history
     assert resumed[:4] == history and [h["epoch"] for h in resumed[4:]] == [5, 6]
@@ -116,11 +118,13 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path):
 
     run = _run("cached features", 6)
     run.validate, run.patience = validate, 2
-    lines = []
-    fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0, log=lines.append)
+    with said() as lines:
+        fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0)
     history = Checkpoint.load(tmp_path / "model.pt").history
     assert [h["epoch"] for h in history] == [1, 2, 3, 4] and any("early stop" in line for line in lines)
     state = Checkpoint.load(tmp_path / "model.pt").state_dict
     assert all(torch.equal(state[k], weights[1][k]) for k in state)
-    fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0, log=lines.append)
+    with said() as more:
+        fit(run, tmp_path, Processes(0, 1, "cpu"), workers=0)
+    lines += more
     assert "left as it is" in lines[-1]

@@ -169,6 +169,7 @@ def test_a_protocol_scored_by_geodesic_alone_goes_end_to_end(own_protocols, prep
                                                             prepared_aflw2000.parent, "geodesic")
     assert set(record["results"]["aflw2000"]["metrics"]) == {"geodesic"}
     assert "geodesic" in out.splitlines()[1] and "MAE" not in out.splitlines()[1]
+    assert "leaderboard: conforms to geodesic-check v1" in out
 
 
 def test_a_protocol_scored_by_pck_at_0_1_goes_end_to_end(own_protocols, prepared_lsp, tmp_path, capsys):

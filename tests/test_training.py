@@ -33,7 +33,7 @@ from hpbench.synth.writers import write_sample
 from hpbench.training.recipe import load_recipe
 from hpbench.training.teacher import TeacherTargets, flip_signs, teacher_probabilities
 from hpbench.training.train import train
-from tests.conftest import run_cli
+from tests.conftest import run_cli, said
 
 # ---------------------------------------------------------------------------------------------- recipes
 
@@ -113,31 +113,29 @@ def test_interrupted_training_resumes(small, tmp_path):
         if line.startswith("epoch 1/2: "):
             raise Stop
 
-    with pytest.raises(Stop):
-        train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False,
-              log=stop_after_first_epoch)
+    with pytest.raises(Stop), said(stop_after_first_epoch):
+        train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False)
     first = torch.load(tmp_path / "last.pt", weights_only=True)
     assert first["epoch"] == 0 and not (tmp_path / "model.pt").exists()
-    lines = []
-    final = train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False,
-                  log=lines.append)
+    with said() as lines:
+        final = train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, workers=0, progress=False)
     assert any(line.startswith("resuming") for line in lines)
     checkpoint = torch.load(final, weights_only=True)
     assert [h["epoch"] for h in checkpoint["history"]] == [1, 2]
     assert checkpoint["history"][0] == first["history"][0]
     with pytest.raises(HpbenchError, match="another recipe or protocol"):
         train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path, overrides=["optimizer.lr=0.1"],
-              workers=0, progress=False, log=lambda line: None)
+              workers=0, progress=False)
 
 
 def test_a_finished_run_is_left_as_it_is(small, tmp_path):
     """Training again into a finished run's folder keeps its model.pt (records cite its sha256)."""
     folder, data = small
     options = dict(out=tmp_path, workers=0, progress=False, overrides=["epochs=1"])
-    final = train(folder / "recipe.yaml", folder / "small.yaml", data, log=lambda line: None, **options)
+    final = train(folder / "recipe.yaml", folder / "small.yaml", data, **options)
     before = (final.read_bytes(), final.stat().st_mtime_ns)
-    lines = []
-    assert train(folder / "recipe.yaml", folder / "small.yaml", data, log=lines.append, **options) == final
+    with said() as lines:
+        assert train(folder / "recipe.yaml", folder / "small.yaml", data, **options) == final
     assert (final.read_bytes(), final.stat().st_mtime_ns) == before
     assert any("holds a finished run of 1 epochs" in line for line in lines)
 
@@ -175,7 +173,7 @@ def test_distributed_training_with_two_processes(small, tmp_path):
 def test_teacher_cache_is_built_once_and_flips_with_the_image(small, tmp_path):
     folder, data = small
     teacher = train(folder / "recipe.yaml", folder / "small.yaml", data, out=tmp_path / "teacher", workers=0,
-                    progress=False, overrides=["epochs=1"], log=lambda line: None)
+                    progress=False, overrides=["epochs=1"])
     protocol = load_protocol(folder / "small.yaml")
     selections = select(protocol, "train", data)
     cache = tmp_path / "teacher.h5"
@@ -248,8 +246,7 @@ def _mae(checkpoint, data, **options) -> float:
 @pytest.mark.slow
 def test_hopenet_learns(learning_data):
     folder, data, baseline = learning_data
-    checkpoint = train("demo-hopenet", "synthetic", data, out=folder / "hopenet", workers=1, progress=False,
-                       log=print, overrides=["epochs=2"])
+    checkpoint = train("demo-hopenet", "synthetic", data, out=folder / "hopenet", workers=1, progress=False, overrides=["epochs=2"])
     mae = _mae(checkpoint, data)
     print(f"HopeNet (ResNet-18, 64 px, 2 epochs): MAE {mae:.2f}° vs {baseline:.2f}° for the training mean")
     assert mae < LEARNT * baseline
@@ -258,7 +255,7 @@ def test_hopenet_learns(learning_data):
 @pytest.fixture(scope="session")
 def kd_base(learning_data):
     folder, data, _ = learning_data
-    return train("kd-base-resnet50", "synthetic", data, out=folder / "kd-base", workers=1, progress=False, log=print,
+    return train("kd-base-resnet50", "synthetic", data, out=folder / "kd-base", workers=1, progress=False,
                  overrides=["arch=kd_base.resnet18", "epochs=3", "loss.regression_scale=99", *KD_SYNTHETIC])
 
 
@@ -275,8 +272,7 @@ def test_kd_base_learns_and_its_p0_ensemble_is_the_model(learning_data, kd_base)
 def test_kd_student_learns_from_the_cached_teacher(learning_data, kd_base):
     folder, data, baseline = learning_data
     cache = folder / "teacher.h5"
-    checkpoint = train("kd-student-resnet18", "synthetic", data, out=folder / "kd-student", workers=1, progress=False,
-                       log=print, overrides=["epochs=2", f"teacher.checkpoint={kd_base}", "teacher.pad=2",
+    checkpoint = train("kd-student-resnet18", "synthetic", data, out=folder / "kd-student", workers=1, progress=False, overrides=["epochs=2", f"teacher.checkpoint={kd_base}", "teacher.pad=2",
                                              "teacher.stride=4", f"teacher.cache={cache}", *KD_SYNTHETIC])
     assert cache.is_file()
     mae = _mae(checkpoint, data)
@@ -347,7 +343,7 @@ def test_hmtl_pretext_heads_and_pose_heads_learn(learning_data):
                                             "part": "first"}
     (folder / "quarter.yaml").write_text(yaml.safe_dump(spec))
     checkpoint = train("hmtl-puzzle2x2", folder / "quarter.yaml", data, out=folder / "hmtl", workers=1,
-                       progress=False, log=print, overrides=["arch=hmtl.resnet18", "model.input_size=64", "epochs=3",
+                       progress=False, overrides=["arch=hmtl.resnet18", "model.input_size=64", "epochs=3",
                                                              "scheduler=null", "augment.colour=false"])
     model = load_model(checkpoint).module
     (test,) = select(load_protocol("synthetic"), "test", data)

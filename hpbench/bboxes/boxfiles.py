@@ -19,7 +19,7 @@ import numpy as np
 from hpbench import __version__
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, add_box_source, find_prepared, open_prepared
+from hpbench.format import HPFile, add_box_source
 from hpbench.format.update import check_source_name
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.jsonfiles import parse_json
@@ -163,23 +163,3 @@ def export_kd_json(data_path: str | Path, source: str, out: str | Path, types: d
             entry["faceid"] = int(face)
         content.setdefault(path, []).append(entry)
     return write_text_atomic(out, json.dumps(content, indent=1) + "\n")
-
-
-def import_and_report(dataset: str, kd_json: str, name: str = "kd", data="data", replace: bool = False) -> int:
-    """``hpbench bboxes import``: read a KD box file into ``bbox/<name>``; print what matched."""
-    path = find_prepared(data, dataset)
-    print(import_kd_json(path, kd_json, name, replace).summary(dataset, name))
-    return 0
-
-
-def export_boxes(dataset: str, name: str = "yolo", data="data", kd_json: str | None = None,
-                 csv_file: str | None = None) -> int:
-    """``hpbench bboxes export``: ``bbox/<name>`` as a KD JSON box file and / or an hpbench box CSV."""
-    if not (kd_json or csv_file):
-        raise HpbenchError("export needs --kd-json OUT.json and/or --csv OUT.csv")
-    prepared = open_prepared(data, dataset)
-    if kd_json:
-        print(f"wrote {export_kd_json(prepared.path, name, kd_json)}")
-    if csv_file:
-        print(f"wrote {write_box_csv(csv_file, prepared.keys, prepared.box(name), header={'source': name})}")
-    return 0

@@ -142,16 +142,6 @@ def train_detector(data: str | Path, model: str = DEFAULT_MODEL, epochs: int = 3
     return weights
 
 
-def train_and_report(data: str, model: str = DEFAULT_MODEL, epochs: int = 30, imgsz: int = 320, batch: int = 16,
-                     device: str = "cpu", out: str | None = None, workers: int = 2, mosaic: float = 0.0,
-                     trust: bool = False) -> int:
-    """``hpbench detector train``: train, then print where the weights and their record are."""
-    weights = train_detector(data, model, epochs=epochs, imgsz=imgsz, batch=batch, device=device,
-                             out=out or "runs/detector", workers=workers, mosaic=mosaic, trust=trust)
-    print(f"weights: {weights}\nrecord:  {weights.with_suffix('.json')}")
-    return 0
-
-
 def _dataset_hash(data_yaml: Path) -> str:
     """sha256 over the dataset YAML and every label file (sorted), identifying the training data."""
     digest = hashlib.sha256(data_yaml.read_bytes())

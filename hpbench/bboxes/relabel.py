@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -35,6 +36,8 @@ from hpbench.format import HPFile, add_box_source, open_prepared
 from hpbench.format.validate import bad_boxes
 from hpbench.locks import output_lock
 from hpbench.models.inference import checked_device
+
+logger = logging.getLogger(__name__)
 
 SOURCE = "yolo"
 REJECTED_COLUMNS = ("rejected_x1", "rejected_y1", "rejected_x2", "rejected_y2")  # the journal's extra columns
@@ -95,7 +98,7 @@ def reference_and_anchors(data: HPFile) -> tuple[str, np.ndarray, np.ndarray | N
     return converter.reference_box, data.box(converter.reference_box), anchors
 
 
-def _read_journal(path: Path, settings: dict, data: HPFile, reference: np.ndarray, log=print) -> dict[str, dict]:
+def _read_journal(path: Path, settings: dict, data: HPFile, reference: np.ndarray) -> dict[str, dict]:
     """The rows of a journal made with exactly ``settings`` (weights, sizes, thresholds and the
     prepared file's digest); {} for none or one made otherwise. A torn last line (the run was
     killed while writing it) is cut off the file. A row that does not parse, names no sample of the
@@ -122,7 +125,7 @@ def _read_journal(path: Path, settings: dict, data: HPFile, reference: np.ndarra
             rows[row["key"]] = row
     broken = _breaking_rules(rows, index, data, reference)
     if broken:
-        log(f"{path}: {len(broken)} rows break the value rules (first: {broken[0]!r}); those samples are done again")
+        logger.warning(f"{path}: {len(broken)} rows break the value rules (first: {broken[0]!r}); those samples are done again")
     return {key: row for key, row in rows.items() if key not in set(broken)}
 
 
@@ -204,17 +207,3 @@ def _relabel(data: HPFile, dataset: str, detector: Detector, reference_source: s
     detected = np.array([s == "detected" for s in status])
     return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(data.path),
             "mean_iou_ref": float(np.nanmean(overlap[detected])) if detected.any() else float("nan")}
-
-
-def relabel_and_report(dataset: str, weights, data="data", out=None, batch: int = 16, imgsz: int | None = None,
-                       conf: float = 0.25, min_iou: float = 0.1, device: str = "cpu", trust: bool = False) -> int:
-    """``hpbench bboxes relabel``: relabel, then print the counts and where the boxes went. The box
-    file goes to ``out``, by default ``bboxes/`` beside the data folder (``data`` → ``bboxes``,
-    ``other/data`` → ``other/bboxes``), so relabelling two data folders keeps two box files."""
-    out = out or Path(data).parent / "bboxes"
-    summary = relabel(dataset, weights, data, out, batch_size=batch, imgsz=imgsz, conf=conf,
-                      min_iou=min_iou, device=device, trust=trust)
-    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
-    print(f"{dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")
-    print(f"box file: {summary['csv']}\nwritten into: {summary['file']} (bbox/{SOURCE})")
-    return 0

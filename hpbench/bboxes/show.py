@@ -9,7 +9,7 @@ import numpy as np
 
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
-from hpbench.format import HPFile, find_prepared
+from hpbench.format import HPFile
 from hpbench.io import write_bytes_atomic
 
 TILE = 256
@@ -88,10 +88,3 @@ def box_grid(path: str | Path, source: str = "yolo", n: int = 16, out: str | Pat
         x += 40 + cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0]
     ok, encoded = cv2.imencode(".png", np.vstack([legend, grid]))
     return write_bytes_atomic(out, encoded.tobytes())
-
-
-def show_boxes(dataset: str, name: str = "yolo", data="data", n: int = 16, out: str | None = None) -> int:
-    """``hpbench bboxes show``: write the picture of ``n`` samples' boxes."""
-    path = find_prepared(data, dataset)
-    print(f"wrote {box_grid(path, name, n, out or f'{dataset}-{name}-boxes.png')}")
-    return 0

@@ -149,13 +149,3 @@ def prepare_wider(src: str | Path, out: str | Path) -> dict[str, WiderCounts]:
                       f"path: {out}\ntrain: images/train\nval: images/{val}\nnames:\n  0: face\n")
     write_text_atomic(out / "counts.json", json.dumps({k: asdict(v) for k, v in counts.items()}, indent=2) + "\n")
     return counts
-
-
-def prepare_wider_and_report(src: str, out: str) -> int:
-    """``hpbench detector prepare-wider``: convert, then print the counts per split."""
-    for split, counts in prepare_wider(src, out).items():
-        print(f"{split}: {counts.images:,} images, {counts.faces:,} faces; dropped {counts.invalid:,} invalid and "
-              f"{counts.zero_size:,} zero-size boxes; kept {counts.kept:,}; "
-              f"{counts.images_without_faces:,} images without faces, {counts.images_missing:,} images missing")
-    print(f"dataset: {Path(out).resolve() / 'data.yaml'}")
-    return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpbench.errors import HpbenchError
+from hpbench.evaluation.conformance import verdict
 from hpbench.evaluation.evaluate import evaluate
 from hpbench.evaluation.report import results_table
 from hpbench.leaderboard.rows import leaderboards_dir
@@ -22,6 +23,7 @@ def run(model: str, protocol: str | None = None, test: str | None = None, out: s
         protocol, options["data_dir"] = file_protocol(test, options.pop("boxes", None))
     result = evaluate(model, protocol, **options)
     print(results_table(result))
+    print(verdict(result))
     print(f"record: {result.write(out or result.default_path)}")
     if record is not None:
         folder = Path(record) if record else leaderboards_dir() / "results"

@@ -231,11 +231,3 @@ def _prepare(converter, src: Path, output: Path, workers: int, skip_bad: bool, o
     report.seconds = time.perf_counter() - started
     write_text_atomic(report.report_path, json.dumps(asdict(report), indent=2) + "\n")
     return report
-
-
-def prepare_and_report(dataset: str, src: str | Path, out: str | Path, workers: int, skip_bad: bool,
-                       overwrite: bool, **options) -> int:
-    """``hpbench prepare``: convert, then print the report's summary."""
-    given = {name: value for name, value in options.items() if value not in (None, False)}
-    print(prepare(dataset, src, out, workers=workers, skip_bad=skip_bad, overwrite=overwrite, **given).summary())
-    return 0

@@ -27,17 +27,3 @@ def verify_file(path: str | Path) -> Validation:
         )
     data.close()
     return report
-
-
-def verify_files(files: list[Path]) -> int:
-    """Print each file's checks; exit status 1 when any file fails."""
-    from tabulate import tabulate
-
-    failed = False
-    for path in files:
-        report = verify_file(path)
-        rows = [(check.name, check.status.upper(), check.message) for check in report.checks]
-        print(f"{path}:")
-        print(tabulate(rows, headers=("check", "status", "detail"), tablefmt="simple", maxcolwidths=[None, None, 90]))
-        failed |= not report.ok
-    return 1 if failed else 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -30,6 +31,8 @@ from tqdm import tqdm
 
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.resources import cache_dir
+
+logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1  # part of the key: a change in how crops are cut or stored invalidates every cache
 FREE_DISK_MARGIN = 1 << 30  # bytes left free after a build
@@ -97,13 +100,12 @@ class _Crops(Dataset):
         return torch.from_numpy(crop if crop.flags.writeable else crop.copy())
 
 
-def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool = True,
-                 log=print) -> CachedCrops | None:
+def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool = True) -> CachedCrops | None:
     """The crop cache of ``dataset`` (built now if it does not exist), or None where the crop rule
-    draws at random or the disk has no room for it (said through ``log``)."""
+    draws at random or the disk has no room for it (and it says why)."""
     if dataset.crop.random:
-        log(f"crop cache: not used for {dataset.data.path.name}: crop rule {dataset.crop.name} draws a new region "
-            "per sample and epoch")
+        logger.info(f"crop cache: not used for {dataset.data.path.name}: crop rule {dataset.crop.name} draws a new region "
+                    "per sample and epoch")
         return None
     request = request_for(dataset, content_sha256)
     folder = cache_dir() / "crops"
@@ -113,8 +115,8 @@ def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool 
         folder.mkdir(parents=True, exist_ok=True)
         lock = open(folder / f"{request.key}.lock", "w")
     except OSError as err:
-        log(f"crop cache: not used for {dataset.data.path.name}: {folder} is not writable ({err.strerror or err}); "
-            "reading uncached (set HPBENCH_CACHE to a writable folder)")
+        logger.warning(f"crop cache: not used for {dataset.data.path.name}: {folder} is not writable ({err.strerror or err}); "
+                       "reading uncached (set HPBENCH_CACHE to a writable folder)")
         return None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per key, even across processes (torchrun ranks)
@@ -122,10 +124,10 @@ def cached_crops(dataset, content_sha256: str, workers: int = 0, progress: bool 
             needed = int(np.prod(shape))
             free = shutil.disk_usage(folder).free
             if free < needed + FREE_DISK_MARGIN:
-                log(f"crop cache: not built for {dataset.data.path.name}: it needs {needed / 1e9:.2f} GB and "
-                    f"{folder} has {free / 1e9:.2f} GB free; reading uncached")
+                logger.warning(f"crop cache: not built for {dataset.data.path.name}: it needs {needed / 1e9:.2f} GB and "
+                               f"{folder} has {free / 1e9:.2f} GB free; reading uncached")
                 return None
-            _build(dataset, request, path, shape, workers, progress, log)
+            _build(dataset, request, path, shape, workers, progress)
             _remove_outdated(folder, request)
     return CachedCrops(path, len(dataset))
 
@@ -138,7 +140,7 @@ def _complete(path: Path, shape: tuple) -> bool:
     return array.shape == shape and array.dtype == np.uint8
 
 
-def _build(dataset, request: CacheRequest, path: Path, shape: tuple, workers: int, progress: bool, log) -> None:
+def _build(dataset, request: CacheRequest, path: Path, shape: tuple, workers: int, progress: bool) -> None:
     started = time.perf_counter()
     loader = DataLoader(_Crops(dataset), batch_size=64, num_workers=workers)
     with atomic_path(path) as partial:
@@ -150,8 +152,8 @@ def _build(dataset, request: CacheRequest, path: Path, shape: tuple, workers: in
         array.flush()
         del array
     write_text_atomic(path.with_suffix(".json"), json.dumps({**vars(request), "count": shape[0]}, indent=2) + "\n")
-    log(f"crop cache: {shape[0]} crops of {shape[1]} px ({path.stat().st_size / 1e6:.1f} MB) of "
-        f"{dataset.data.path.name} in {time.perf_counter() - started:.1f} s → {path}")
+    logger.info(f"crop cache: {shape[0]} crops of {shape[1]} px ({path.stat().st_size / 1e6:.1f} MB) of "
+                f"{dataset.data.path.name} in {time.perf_counter() - started:.1f} s → {path}")
 
 
 def _remove_outdated(folder: Path, request: CacheRequest) -> None:

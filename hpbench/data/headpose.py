@@ -134,7 +134,7 @@ MISSING_FACE_RULES = ("fallback", "refuse")
 
 def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessing(), boxes: str | None = None,
                 missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0, cache: bool = False,
-                workers: int = 0, progress: bool = True, log=print) -> HeadPoseDataset:
+                workers: int = 0, progress: bool = True) -> HeadPoseDataset:
     """The Dataset of one protocol selection (hpbench.protocols.Selection), its boxes resolved.
 
     ``boxes`` replaces the entry's box source: a source name, or "reference" for the dataset's own
@@ -155,5 +155,5 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
     dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
                               fallback, source)
     if cache:
-        dataset.crops = cached_crops(dataset, selection.content_sha256, workers, progress, log)
+        dataset.crops = cached_crops(dataset, selection.content_sha256, workers, progress)
     return dataset

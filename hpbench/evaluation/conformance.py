@@ -10,7 +10,9 @@ version makes a record stale, which is checked apart.
 
 from __future__ import annotations
 
+from hpbench.errors import HpbenchError
 from hpbench.evaluation.records import ResultRecord
+from hpbench.protocols import load_protocol
 
 
 def conformance(record: ResultRecord, spec) -> list[str]:
@@ -72,3 +74,18 @@ def same_test_sets(rows: list, spec) -> None:
                       f"(n {row.results[dataset].get('n_eval')} vs {size})")
             row.comparable = False
             row.note = f"{row.note}; {reason}" if row.note else f"not comparable: {reason}"
+
+
+def verdict(record: ResultRecord) -> str:
+    """One line: whether the leaderboard would rank this record under its protocol, and if not, why."""
+    name = record.protocol.name
+    try:
+        spec = load_protocol(name, bundled=True)
+    except HpbenchError:
+        return f"leaderboard: {name} is not a bundled protocol, so the leaderboard does not rank this record"
+    reasons = conformance(record, spec)
+    if record.protocol.version < spec.version:
+        reasons.insert(0, f"protocol v{record.protocol.version} is older than the current v{spec.version}")
+    if reasons:
+        return f"leaderboard: would be shown apart under {name}, not ranked: {'; '.join(reasons)}"
+    return f"leaderboard: conforms to {name} v{spec.version}; --record adds it to the ranked rows"

@@ -27,7 +27,7 @@ from hpbench.tasks import TASKS, EvaluationOptions
 def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=None, trust=False, device=None,
              batch_size=64, workers=2, boxes=None, crop=None, ensemble=None, save_predictions=None,
              progress=True, cache=True, model_preprocessing=False, override_convention=False, analysis=None,
-             decode=None, forward_timeout=None, log=print) -> ResultRecord:
+             decode=None, forward_timeout=None) -> ResultRecord:
     """Score a model file on the protocol's test split, with the protocol's crop rule and input size
     (``model_preprocessing``: the ones the model file records; ``crop``: another rule) and the model's
     normalisation. ``ensemble`` ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's
@@ -37,7 +37,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     "argmax", how belief maps become joints. An option the protocol's task does not take is an error."""
     options = EvaluationOptions(crop, boxes, EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble,
                                 model_preprocessing, decode, cache)
-    workers = capped_workers(workers, log=log) if workers else 0
+    workers = capped_workers(workers) if workers else 0
     protocol = protocol_name if isinstance(protocol_name, Protocol) else load_protocol(protocol_name)
     task = TASKS.get(protocol.task)
     task.check_options(options, protocol)
@@ -50,7 +50,7 @@ def evaluate(model_path, protocol_name, data_dir="data", arch=None, convention=N
     setup = task.setup(model, protocol, options)
     results, predictions = {}, []
     for selection in selections:
-        dataset = task.dataset(selection, setup, protocol, options, workers, progress, log)
+        dataset = task.dataset(selection, setup, protocol, options, workers, progress)
         scored = task.predict(dataset, selection, setup.predictor, device, batch_size, workers, progress)
         results[selection.dataset] = task.score(scored, protocol)
         predictions.append(scored)

@@ -225,18 +225,3 @@ def _load(path: Path, arch: str | None, convention: str | None, trust: bool, dev
                        convention=convention or model.convention, preprocessing=preprocessing,
                        crop=crop, sha256=file_sha256(path), path=path, config=config,
                        resize_kernel=model.preprocessing.resize_kernel)
-
-
-def print_models(pattern: str = "") -> int:
-    """``hpbench models [TEXT]``: the registered architectures (names containing TEXT, or matching it as
-    a glob), then the model file formats ``hpbench evaluate`` reads."""
-    from hpbench.models import list_models
-
-    glob = any(char in pattern for char in "*?[")
-    names = list_models(pattern) if glob else [name for name in list_models() if pattern in name]
-    print("\n".join(names) if names else f"no architecture matches {pattern!r}")
-    if not pattern:
-        print("\nmodel files hpbench evaluate reads:")
-        width = max(map(len, FORMATS))
-        print("\n".join(f"  {name:<{width}}  {text}" for name, text in FORMATS.items()))
-    return 0

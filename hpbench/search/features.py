@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from hpbench.io import atomic_path
 from hpbench.models.inference import run_model
 from hpbench.registry import names_registry
 from hpbench.resources import cache_dir
+
+logger = logging.getLogger(__name__)
 
 
 class _Reached(Exception):
@@ -85,7 +88,7 @@ class Features:
 
 
 def cached_features(request: FeatureRequest, datasets: list, trunk: TrunkCut, device: str = "cpu",
-                    batch_size: int = 64, workers: int = 0, progress: bool = True, log=print) -> Features:
+                    batch_size: int = 64, workers: int = 0, progress: bool = True) -> Features:
     """The features of ``datasets`` (one per selection of the split, in order) for ``request``:
     read from the cache, or computed once through ``trunk`` and written there."""
     path = cache_dir() / "features" / f"{request.key}.h5"
@@ -94,8 +97,8 @@ def cached_features(request: FeatureRequest, datasets: list, trunk: TrunkCut, de
         for dataset in datasets:
             values, _, seconds = run_model(dataset, trunk, device, batch_size, workers,
                                            f"features {request.split} {dataset.data.path.stem}", progress)
-            log(f"features of {len(dataset):,} {request.split} samples ({dataset.data.path.name}) at {request.layer}: "
-                f"{tuple(values.shape[1:])}, {seconds:.1f} s")
+            logger.info(f"features of {len(dataset):,} {request.split} samples ({dataset.data.path.name}) at {request.layer}: "
+                        f"{tuple(values.shape[1:])}, {seconds:.1f} s")
             parts.append(values.astype(np.float16))
         ypr = np.concatenate([dataset.ypr for dataset in datasets]).astype(np.float32)
         with atomic_path(path) as partial, h5py.File(partial, "w") as h5:
@@ -103,6 +106,6 @@ def cached_features(request: FeatureRequest, datasets: list, trunk: TrunkCut, de
             h5.create_dataset("ypr", data=ypr)
             h5.attrs["request"] = json.dumps(asdict(request), sort_keys=True)
     else:
-        log(f"features of the {request.split} split: cached in {path}")
+        logger.info(f"features of the {request.split} split: cached in {path}")
     with h5py.File(path, "r") as h5:
         return Features(torch.from_numpy(h5["features"][:].astype(np.float32)), torch.from_numpy(h5["ypr"][:]), path)

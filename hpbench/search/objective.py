@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -28,11 +29,14 @@ import torch
 from torch.utils.data import Dataset
 
 from hpbench.errors import HpbenchError
+from hpbench.logs import silenced
 from hpbench.metrics import head_pose_scores
 from hpbench.search.features import Features
 from hpbench.search.genome import GENOME_LENGTH, decode
 from hpbench.search.heads import SearchedHead, head_cost
 from hpbench.training.loop import Run, fit, start_processes
+
+logger = logging.getLogger(__name__)
 
 FITNESS_RULES = ("thesis", "penalty")
 
@@ -92,7 +96,8 @@ def train_head(genome, train: Features, validation: Features, settings: dict, se
               seed=seed, scheduler=settings.get("scheduler"), validate=validate, amp=False,
               recipe={"genome": [float(v) for v in genome], **settings})
     with tempfile.TemporaryDirectory(prefix="hpbench-candidate-") as scratch:
-        fit(run, out or scratch, start_processes("cpu"), workers=0, restart=True, log=lambda *_: None, progress=False)
+        with silenced("hpbench.training.loop"):  # one candidate of many: its epochs are not news
+            fit(run, out or scratch, start_processes("cpu"), workers=0, restart=True, progress=False)
         history = json.loads((Path(out or scratch) / "training.json").read_text())["history"]
     return head, history
 
@@ -114,16 +119,16 @@ class Objective:
     """Callable genome → fitness over fixed features, with the budget, the cache and the log."""
 
     def __init__(self, train: Features, validation: Features, settings: dict, rule: dict, log_path: Path,
-                 budget: int, seed: int = 0, log=print):
+                 budget: int, seed: int = 0):
         self.train, self.validation, self.settings, self.rule = train, validation, settings, rule
-        self.log_path, self.budget, self.seed, self.say = Path(log_path), int(budget), seed, log
+        self.log_path, self.budget, self.seed = Path(log_path), int(budget), seed
         self.replay = read_log(self.log_path)[: self.budget]
         self.entries: list[dict] = []
         self.by_architecture: dict[str, dict] = {}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text("".join(json.dumps(e) + "\n" for e in self.replay))  # drops a torn line
         if self.replay:
-            self.say(f"{self.log_path}: {len(self.replay)} evaluations logged; replaying them, then going on")
+            logger.info(f"{self.log_path}: {len(self.replay)} evaluations logged; replaying them, then going on")
 
     @property
     def calls(self) -> int:
@@ -152,9 +157,9 @@ class Objective:
             entry = self._train(genome, architecture, key)
         entry["evaluation"] = self.calls + 1
         self._keep(entry, write=True)
-        self.say(f"evaluation {entry['evaluation']}/{self.budget}: fitness {entry['fitness']:.3f} "
-                 f"(MAE {entry['val_mae']:.2f}°, {entry['mflops']:.2f} MFLOPs{', cached' if entry['cached'] else ''}) "
-                 f"{key}")
+        logger.info(f"evaluation {entry['evaluation']}/{self.budget}: fitness {entry['fitness']:.3f} "
+                    f"(MAE {entry['val_mae']:.2f}°, {entry['mflops']:.2f} MFLOPs{', cached' if entry['cached'] else ''}) "
+                    f"{key}")
         return entry["fitness"]
 
     def _train(self, genome: np.ndarray, architecture, key: str) -> dict:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -45,6 +46,8 @@ from hpbench.search.recipe import SearchRecipe, load_search_recipe
 from hpbench.tasks import TASKS
 from hpbench.tasks.headpose import HeadPose
 
+logger = logging.getLogger(__name__)
+
 
 def _backbone(recipe: SearchRecipe, backbone: str | None, arch: str | None, pretrained: str | None, trust: bool,
               device: str) -> tuple[HeadPoseModel, str, dict]:
@@ -66,23 +69,23 @@ def _backbone(recipe: SearchRecipe, backbone: str | None, arch: str | None, pret
 
 
 def split_features(protocol, split: str, data_dir, trunk: TrunkCut, preprocessing, backbone_id: str, device: str,
-                   workers: int, progress: bool, log) -> Features:
+                   workers: int, progress: bool) -> Features:
     """The features of one split of the protocol (its selections in order), from the cache or computed now."""
     selections = select(protocol, split, data_dir)
-    datasets = [dataset_for(s, protocol.crop, preprocessing, None, protocol.missing_face, progress=progress, log=log)
+    datasets = [dataset_for(s, protocol.crop, preprocessing, None, protocol.missing_face, progress=progress)
                 for s in selections]
     request = FeatureRequest(backbone_id, trunk.layer, f"{protocol.name} v{protocol.version}", split,
                              tuple((s.dataset, s.content_sha256, s.keys_sha256) for s in selections),
                              ",".join(d.box_source for d in datasets), protocol.crop,
                              json.dumps(asdict(preprocessing), sort_keys=True))
-    return cached_features(request, datasets, trunk, device, workers=workers, progress=progress, log=log)
+    return cached_features(request, datasets, trunk, device, workers=workers, progress=progress)
 
 
 def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budget: int | None = None,
            backbone: str | None = None, arch: str | None = None, pretrained: str | None = None,
            layer: str | None = None, data_dir="data", out=None, overrides: tuple[str, ...] = (),
            retrain_epochs: int | None = None, device: str = "cpu", workers: int = 0, trust: bool = False,
-           progress: bool = True, log=print) -> dict:
+           progress: bool = True) -> dict:
     """Run the search (module docstring); returns the summary written to ``OUT/search.json``."""
     check_optimizer(optimizer)
     device = checked_device(device)
@@ -103,11 +106,11 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
         trunk = TrunkCut(module, layer)
         preprocessing = replace(module.preprocessing, input_size=protocol.input_size)
         features = {split: split_features(protocol, split, data_dir, trunk, preprocessing, backbone_id, device, workers,
-                                          progress, log) for split in ("train", "validation")}
-        log(f"search {recipe.name}: {optimizer}, budget {budget}, features {features['train'].shape} "
-            f"({len(features['train'].values):,} train / {len(features['validation'].values):,} validation)")
+                                          progress) for split in ("train", "validation")}
+        logger.info(f"search {recipe.name}: {optimizer}, budget {budget}, features {features['train'].shape} "
+                    f"({len(features['train'].values):,} train / {len(features['validation'].values):,} validation)")
         objective = Objective(features["train"], features["validation"], recipe.candidate, recipe.fitness,
-                              out / f"{optimizer}.jsonl", budget, recipe.seed, log=log)
+                              out / f"{optimizer}.jsonl", budget, recipe.seed)
         run_optimizer(optimizer, objective, recipe.seed)
         best = objective.best()
         logs = {p.stem: read_log(p) for p in sorted(out.glob("*.jsonl")) if p.stem in OPTIMIZERS}
@@ -122,18 +125,18 @@ def search(recipe_name: str, protocol_name: str, optimizer: str = "cmaes", budge
         epochs = recipe.retrain.get("epochs", 0) if retrain_epochs is None else retrain_epochs
         if epochs:
             summary["winner"] = _retrain_winner(best, features, recipe, spec, module, layer, protocol, out, int(epochs),
-                                                data_dir, device, workers, progress, log)
+                                                data_dir, device, workers, progress)
         write_text_atomic(out / "search.json", json.dumps(summary, indent=2, default=str) + "\n")
-        log(f"best: fitness {best['fitness']:.3f}, validation MAE {best['val_mae']:.2f}°, {best['mflops']:.2f} MFLOPs, "
-            f"{best['params']:,} parameters, {best['memory_mb']:.3f} MB: {best['key']}\nlog: {objective.log_path}\n"
-            f"pictures: {', '.join(pictures)}")
+        logger.info(f"best: fitness {best['fitness']:.3f}, validation MAE {best['val_mae']:.2f}°, {best['mflops']:.2f} MFLOPs, "
+                    f"{best['params']:,} parameters, {best['memory_mb']:.3f} MB: {best['key']}\nlog: {objective.log_path}\n"
+                    f"pictures: {', '.join(pictures)}")
         return summary
 
 
 def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict, backbone: torch.nn.Module, layer: str,
-                    protocol, out: Path, epochs: int, data_dir, device: str, workers: int, progress: bool, log) -> dict:
+                    protocol, out: Path, epochs: int, data_dir, device: str, workers: int, progress: bool) -> dict:
     settings = {**recipe.candidate, **{k: v for k, v in recipe.retrain.items() if k != "epochs"}}
-    log(f"retraining the winner for {epochs} epochs: {best['key']}")
+    logger.info(f"retraining the winner for {epochs} epochs: {best['key']}")
     head, history = train_head(best["genome"], features["train"], features["validation"], settings, recipe.seed,
                                epochs=epochs)
     model = create_model("searched.head", backbone=spec, layer=layer, genome=best["genome"],
@@ -145,8 +148,8 @@ def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict
     path = Checkpoint.of_model(model, recipe={"search": recipe.name, "retrain_epochs": epochs, **settings},
                                protocol={"name": protocol.name, "version": protocol.version}, history=history
                                ).save(out / "winner" / "model.pt")
-    record = evaluate(path, protocol.name, data_dir=data_dir, device=device, workers=workers, progress=progress, log=log)
+    record = evaluate(path, protocol.name, data_dir=data_dir, device=device, workers=workers, progress=progress)
     record_path = record.write(out / "winner" / "result.json")
-    log(results_table(record))
+    logger.info(results_table(record))
     return {"checkpoint": str(path), "record": str(record_path), "val_mae": float(np.min([h["val_mae"] for h in history])),
             "test": {name: result.metrics.get("mae") for name, result in record.results.items()}}

@@ -11,7 +11,7 @@ its ``TASKS.register`` call; the registry imports every module of the package on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hpbench.errors import HpbenchError
 from hpbench.metrics import Column
@@ -85,7 +85,7 @@ class Task:
         raise NotImplementedError
 
     def dataset(self, selection, setup: Setup, protocol, options: EvaluationOptions, workers: int = 0,
-                progress: bool = True, log: Callable = print):
+                progress: bool = True):
         """The torch Dataset of one selection (hpbench.protocols.Selection) as the setup crops it."""
         raise NotImplementedError
 
@@ -121,7 +121,7 @@ class Task:
 
     # training ---------------------------------------------------------------------------------
     def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers: int,
-                     progress: bool, cache: bool, log: Callable):
+                     progress: bool, cache: bool):
         """The hpbench.training.loop.Run of a recipe on the protocol's training split."""
         raise NotImplementedError
 

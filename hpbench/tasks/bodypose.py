@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -77,7 +75,7 @@ class BodyPose(Task):
         return MapPredictor(module)
 
     def dataset(self, selection: Selection, setup: Setup, protocol: Protocol, options: EvaluationOptions,
-                workers: int = 0, progress: bool = True, log: Callable = print) -> BodyPoseDataset:
+                workers: int = 0, progress: bool = True) -> BodyPoseDataset:
         return BodyPoseDataset(selection.data, selection.indices, setup.preprocessing)
 
     def predict(self, dataset: BodyPoseDataset, selection: Selection, predictor: MapPredictor, device: str,
@@ -160,7 +158,7 @@ class BodyPose(Task):
                     if c.key in result.mean_predictor_scores))
         return notes
 
-    def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache, log):
+    def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache):
         return bodypose_run(self, recipe, protocol, model, data_dir, processes.device, workers)
 
 

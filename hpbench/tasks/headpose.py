@@ -95,10 +95,10 @@ class HeadPose(Task):
         return AnglePredictor(module.predict, convention)
 
     def dataset(self, selection: Selection, setup: Setup, protocol: Protocol, options: EvaluationOptions,
-                workers: int = 0, progress: bool = True, log: Callable = print) -> HeadPoseDataset:
+                workers: int = 0, progress: bool = True) -> HeadPoseDataset:
         pad = options.ensemble.pad if options.ensemble else 0
         return dataset_for(selection, setup.crop, setup.preprocessing, options.boxes, protocol.missing_face, pad=pad,
-                           cache=options.cache, workers=workers, progress=progress, log=log)
+                           cache=options.cache, workers=workers, progress=progress)
 
     def predict(self, dataset: HeadPoseDataset, selection: Selection, predictor: AnglePredictor, device: str,
                 batch_size: int, workers: int, progress: bool = True) -> HeadPredictions:
@@ -166,6 +166,5 @@ class HeadPose(Task):
                 notes.append(f"{dataset}: predicting the training mean instead gives {shown}")
         return notes
 
-    def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache, log):
-        return head_pose_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache,
-                             log)
+    def training_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache):
+        return head_pose_run(self, recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache)

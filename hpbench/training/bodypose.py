@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader
+from torch.utils.data import ConcatDataset
 
 from hpbench.data.bodypose import BodyAugmentation, BodyPoseDataset, decode_heatmaps
 from hpbench.data.jigsaw import GRID, JigsawPuzzles, position_centres
 from hpbench.errors import HpbenchError
+from hpbench.models.inference import run_batches
 from hpbench.protocols import Protocol, select
 from hpbench.training.loop import Run
 from hpbench.training.losses import LOSSES, belief_map_loss, position_cross_entropy, position_logits
@@ -50,21 +52,21 @@ class PuzzleValidation:
     def __init__(self, sets, device: str, workers: int, batch_size: int = VALIDATION_BATCH):
         self.sets, self.device, self.workers, self.batch_size = sets, device, workers, batch_size
 
-    @torch.inference_mode()
     def __call__(self, model) -> dict[str, float]:
-        losses, right = [], []
-        for _, dataset in self.sets:
-            for batch in DataLoader(dataset, self.batch_size, num_workers=self.workers):
-                stages = model(dataset.preprocessing.normalise(batch["image"].to(self.device))).float()
-                perm = batch["perm"].to(self.device)
-                if "heatmaps" in batch:
-                    losses.append(belief_map_loss(stages, batch["heatmaps"].to(self.device), reduce=False).cpu())
-                else:
-                    losses.append(position_cross_entropy(stages, perm, reduce=False).cpu())
-                placed = tiles_placed(stages) if "heatmaps" in batch else position_logits(stages)[-1].argmax(-1)
-                right.append((placed == perm).float().mean(-1).cpu())
-        return {"validation_loss": float(torch.cat(losses).mean()),
-                "validation_tile_accuracy": float(torch.cat(right).mean())}
+        def step(images: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+            stages = model(images).float()
+            perm = batch["perm"].to(images.device)
+            if "heatmaps" in batch:  # heatmap-coded puzzles: the maps' loss, each slot's peak nearest a centre
+                loss = belief_map_loss(stages, batch["heatmaps"].to(images.device), reduce=False)
+                placed = tiles_placed(stages)
+            else:
+                loss, placed = position_cross_entropy(stages, perm, reduce=False), position_logits(stages)[-1].argmax(-1)
+            return loss, (placed == perm).float().mean(-1)
+
+        parts = [run_batches(dataset, step, self.device, self.batch_size, self.workers, "validate puzzles",
+                             progress=False)[0] for _, dataset in self.sets]
+        losses, right = (np.concatenate(column) for column in zip(*parts))
+        return {"validation_loss": float(losses.mean()), "validation_tile_accuracy": float(right.mean())}
 
 
 def bodypose_run(task, recipe: Recipe, protocol: Protocol, model, data_dir, device: str, workers: int) -> Run:

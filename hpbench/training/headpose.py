@@ -44,11 +44,11 @@ class AngleTargets:
 
 
 def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: str, processes: Processes,
-                  workers: int, progress: bool, cache: bool, log):
+                  workers: int, progress: bool, cache: bool):
     augment = (PoseAugmentation(**checked_keywords("augment", PoseAugmentation, recipe.augment))
                if recipe.augment is not None else None)
     sets = [dataset_for(s, crop, model.preprocessing, boxes=recipe.boxes, missing_face=protocol.missing_face,
-                        augment=augment, seed=recipe.seed, cache=cache, workers=workers, progress=progress, log=log)
+                        augment=augment, seed=recipe.seed, cache=cache, workers=workers, progress=progress)
             for s in selections]
     if recipe.teacher:
         teacher = recipe.teacher
@@ -65,7 +65,7 @@ def _training_set(recipe: Recipe, protocol: Protocol, selections, model, crop: s
 
 
 def head_pose_run(task, recipe: Recipe, protocol: Protocol, model, data_dir, pretrained, processes: Processes,
-                  workers: int, progress: bool, cache: bool, log) -> Run:
+                  workers: int, progress: bool, cache: bool) -> Run:
     """The Run of a head-pose recipe on the protocol's training split (validated where it has one)."""
     crop = recipe.crop or protocol.crop
     selections = select(protocol, "train", data_dir)
@@ -73,12 +73,12 @@ def head_pose_run(task, recipe: Recipe, protocol: Protocol, model, data_dir, pre
     loss = loss_function(model, **checked_keywords("loss", loss_function,
                                                    {k: v for k, v in recipe.loss.items() if k != "name"}))
     validation = [(s, dataset_for(s, crop, model.preprocessing, missing_face=protocol.missing_face, cache=cache,
-                                  workers=workers, progress=False, log=log))
+                                  workers=workers, progress=False))
                   for s in select(protocol, "validation", data_dir)] if "validation" in protocol.splits else []
     return Run(
         model=model,
         train_set=_training_set(recipe, protocol, selections, model, crop, processes, workers,
-                                progress and processes.main, cache, log),
+                                progress and processes.main, cache),
         loss=Objective(loss, model.preprocessing, AngleTargets(model.convention)),
         parameter_groups=model.parameter_groups(),
         optimizer=recipe.optimizer, scheduler=recipe.scheduler, epochs=recipe.epochs, batch_size=recipe.batch_size,

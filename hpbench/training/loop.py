@@ -16,6 +16,7 @@ lower one, and ``model.pt`` holds the best epoch's weights.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from contextlib import nullcontext
@@ -36,6 +37,8 @@ from hpbench.models.inference import checked_device
 from hpbench.provenance import environment, utc_now
 from hpbench.training.optim import build_optimizer, build_scheduler
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Processes:
@@ -49,9 +52,10 @@ class Processes:
     def main(self) -> bool:
         return self.rank == 0
 
-    def say(self, log):
-        """``log`` on the main process, silence on the others."""
-        return log if self.main else (lambda *args, **kwargs: None)
+    def say(self, message: str) -> None:
+        """``message`` logged by the main process; the others say nothing."""
+        if self.main:
+            logger.info(message)
 
 
 def start_processes(device: str | None = None) -> Processes:
@@ -96,11 +100,11 @@ def set_epoch(dataset, epoch: int) -> None:
 
 
 def fit(run: Run, out: str | Path, processes: Processes, workers: int = 2, restart: bool = False,
-        log=print, progress: bool = True) -> Path:
+        progress: bool = True) -> Path:
     """Train ``run`` into ``out``; returns the final checkpoint's path. ``progress``: a bar per epoch
     (batches, loss, time left) on the main process."""
     out = Path(out)
-    say = processes.say(log)
+    say = processes.say
     if len(run.train_set) < run.batch_size * processes.world:
         raise HpbenchError(f"{len(run.train_set)} training samples are fewer than one batch "
                            f"({run.batch_size} × {processes.world})")

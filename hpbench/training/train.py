@@ -45,21 +45,21 @@ def fine_tune_from(model, content: dict, path, say, only=None) -> set[str]:
 
 
 def train(recipe_path, protocol_name, data_dir="data", out=None, overrides=(), pretrained=None, device=None,
-          workers: int = 2, progress: bool = True, restart: bool = False, cache: bool = True, log=print) -> Path:
+          workers: int = 2, progress: bool = True, restart: bool = False, cache: bool = True) -> Path:
     """Train a recipe on a protocol's training split; returns the final checkpoint's path. ``cache``:
     crops from the crop cache where the crop rule allows it (hpbench.data.crop_cache)."""
     recipe = load_recipe(recipe_path, tuple(overrides))
     protocol = load_protocol(protocol_name)
     out = Path(out or output_path("runs", f"{recipe.name}-{protocol.name}"))
     processes = start_processes(device)
-    workers = capped_workers(workers, log=log) if workers else 0
+    workers = capped_workers(workers) if workers else 0
     with output_lock(out) if processes.main else nullcontext():  # one run per folder, refused at once
-        return _train(recipe, protocol, data_dir, out, pretrained, processes, workers, progress, restart, cache, log)
+        return _train(recipe, protocol, data_dir, out, pretrained, processes, workers, progress, restart, cache)
 
 
 def _train(recipe: Recipe, protocol: Protocol, data_dir, out: Path, pretrained, processes: Processes, workers: int,
-           progress: bool, restart: bool, cache: bool, log) -> Path:
-    say = processes.say(log)
+           progress: bool, restart: bool, cache: bool) -> Path:
+    say = processes.say
     torch.manual_seed(recipe.seed)
     content = read_torch_file(pretrained) if pretrained and Path(pretrained).is_file() else None
     checkpoint = is_checkpoint(content)
@@ -89,5 +89,5 @@ def _train(recipe: Recipe, protocol: Protocol, data_dir, out: Path, pretrained, 
     else:
         say(f"{recipe.arch}: backbone from {pretrained}" if pretrained else
             f"{recipe.arch}: the backbone starts from random weights (no --pretrained ImageNet file)")
-    return fit(task.training_run(recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache,
-                                 say), out, processes, workers, restart, log, progress)
+    run = task.training_run(recipe, protocol, model, data_dir, pretrained, processes, workers, progress, cache)
+    return fit(run, out, processes, workers, restart, progress)

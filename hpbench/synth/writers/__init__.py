@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hpbench.errors import HpbenchError
-from hpbench.parallel import capped_workers, ordered_map
+from hpbench.parallel import ordered_map
 from hpbench.registry import Registry
 
 
@@ -65,21 +65,6 @@ def write_sample(name: str, out: str | Path, n: int, seed: int = 0, **options) -
     if n < 1:
         raise HpbenchError("--n must be at least 1")
     return writer.write(prepare_output_folder(out), n, seed, **options)
-
-
-def synth_and_report(dataset: str, out: str | None = None, n: int = 200, seed: int = 0, size: int | None = None,
-                     workers: int = 1) -> int:
-    """``hpbench synth``: write the sample with a progress bar, then say what reads it."""
-    from tqdm import tqdm
-
-    out = Path(out or f"synth/{dataset}")
-    workers = capped_workers(workers, n)
-    with tqdm(total=n, unit="img", desc=f"synth {dataset}") as bar:
-        records = write_sample(dataset, out, n, seed=seed, workers=workers, progress=bar.update,
-                               **({"size": size} if size else {}))
-    print(f"wrote {len(records):,} synthetic {dataset} samples to {out}")
-    print(f"next: {WRITERS.get(dataset).next_step.format(out=out)}")
-    return 0
 
 
 def render_records(render, tasks: list, workers: int, progress=None, chunk_size: int = 8) -> list[TruthRecord]:
