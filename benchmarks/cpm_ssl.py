@@ -64,7 +64,7 @@ def main() -> int:
         if protocol == "synthetic-pretrain":
             entry["tiles_placed_right"] = [round(h["validation_tile_accuracy"], 3) for h in history]
         else:
-            record = evaluate(model, "synthetic-lsp", data, workers=0, progress=False)
+            record = evaluate(model, "synthetic-lsp", data, workers=0, progress=False).record
             entry["pck@0.2"] = record.results["lsp"].metrics["pck@0.2"]
             runs["mean pose"] = {"pck@0.2": record.results["lsp"].mean_predictor_scores["pck@0.2"]}
         runs[name] = {**entry, "seconds": round(time.perf_counter() - started, 1)}

@@ -59,7 +59,7 @@ def main() -> None:
           f"{check[1] * 1000:.1f} ms when remembered")
     for workers in (0, 1, 2):
         outcome = evaluate(weights, protocol, data_dir=data, arch="kd_student.resnet18", device="cpu",
-                           batch_size=32, workers=workers, progress=False)
+                           batch_size=32, workers=workers, progress=False).record
         result = outcome.results["aflw2000"]
         seconds, images = result.seconds, result.counts["evaluated"]
         outside = 1 - seconds["forward"] / seconds["total"]

@@ -68,7 +68,7 @@ def main() -> None:
         started = time.perf_counter()
         checkpoint = train("hmtl-puzzle3x3", "synthetic", data, out=folder / label.replace(" ", "-").replace("/", ""),
                            overrides=overrides + variant, workers=1, progress=False, restart=True)
-        record_ = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu")
+        record_ = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu").record
         metrics = record_.results["aflw2000"].metrics
         entry = {"mae": round(metrics["mae"], 3),
                  **{k: round(metrics[f"mae_{k}"], 3) for k in ("yaw", "pitch", "roll")},

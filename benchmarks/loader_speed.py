@@ -172,7 +172,9 @@ def evaluation(data_dir: Path, work: Path) -> dict:
     for workers, cache in ((0, False), (0, True), (2, False), (2, True)):
         predictions = work / f"predictions-{workers}-{cache}.csv"
         outcome = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", device="cpu",
-                           batch_size=64, workers=workers, progress=False, cache=cache, save_predictions=predictions)
+                           batch_size=64, workers=workers, progress=False, cache=cache)
+        outcome.write_predictions(predictions)
+        outcome = outcome.record
         seconds = outcome.results["300w_lp"].seconds
         runs[f"workers_{workers}_cache_{cache}"] = {
             **seconds, "total_over_forward": seconds["total"] / seconds["forward"], "predictions": predictions.read_text()}

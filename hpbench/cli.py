@@ -122,6 +122,12 @@ def _protocols(commands) -> None:
     show = _command(actions, "show", "hpbench.commands.protocols:show", "one protocol's rules")
     show.add_argument("name", help="protocol name or number")
     show.add_argument("--data", help="folder of prepared files: print counts per split and filter step")
+    keys = _command(actions, "keys", "hpbench.commands.protocols:keys",
+                    "the samples of a protocol's test sets (dataset, key and the box the protocol crops), for "
+                    "predictions made elsewhere (hpbench score)")
+    keys.add_argument("name", help="protocol name or number, or a protocol YAML file")
+    keys.add_argument("--data", required=True, help="folder of prepared files")
+    keys.add_argument("--out", required=True, help="CSV file to write")
 
 
 def _crop_rules() -> list[str]:
@@ -299,6 +305,23 @@ def _bboxes(commands) -> None:
         _data_option(parser)
 
 
+def _score(commands) -> None:
+    score = _command(commands, "score", "hpbench.commands.score:run",
+                     "score a predictions file made anywhere (CSV or JSON, one row per test sample) on a protocol",
+                     "hpbench protocols keys p1 --data data --out p1-keys.csv   # the samples to predict\n"
+                     "  hpbench score my-predictions.csv --protocol p1 --data data")
+    score.add_argument("predictions", help="CSV (with a header) or JSON list of rows: dataset, key, then yaw, pitch, "
+                       "roll in --convention (or r11 … r33 for a matrix convention), optional run_time; body pose: "
+                       "dataset, key, joint, x, y (docs/API.md)")
+    score.add_argument("--protocol", required=True, help="protocol name or number, or a protocol YAML file")
+    score.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
+    score.add_argument("--convention", help="how the file's head-pose values read (default: hpbench's yaw, pitch, "
+                       "roll; 6drepnet or biwi for rotation matrices)")
+    score.add_argument("--out", help="record file (default: results/PROTOCOL_FILE_SHA.json)")
+    score.add_argument("--record", nargs="?", const="", metavar="DIR",
+                       help="also add the record to the leaderboard's results (default: leaderboards/results/)")
+
+
 def _compare(commands) -> None:
     compare = _command(commands, "compare", "hpbench.commands.compare:run",
                        "result records side by side, with what each was measured on and whether it conforms",
@@ -323,12 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
                "  hpbench bboxes relabel aflw2000 --weights yolo.pt   one detector's face boxes\n"
                "  hpbench train hopenet-alpha2 --protocol 1           a baseline recipe on a protocol\n"
                "  hpbench evaluate runs/hopenet-alpha2-p1/model.pt --protocol 1\n"
+               "  hpbench score predictions.csv --protocol 1                predictions made anywhere\n"
                "  hpbench search head-search --protocol 300wlp-7030       a small head over a frozen backbone\n"
                "  hpbench demo                                        all of it on synthetic heads\n"
                "hpbench COMMAND --help describes each command.")
     parser.add_argument("--version", action="version", version=f"hpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _compare, _train, _search, _demo, _leaderboard,
+    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _score, _compare, _train, _search, _demo, _leaderboard,
                 _detector, _bboxes, _models):
         add(commands)
     return parser

@@ -65,5 +65,5 @@ def run_demo(out: str | Path = "hpbench-demo", train_images: int = 3000, test_im
     checkpoint = train(RECIPE, PROTOCOL, data_dir=data, out=out / "runs" / RECIPE, overrides=overrides,
                        workers=workers, restart=True)
     logger.info(f"4/4 evaluate under the {PROTOCOL} protocol")
-    record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers)
+    record = evaluate(checkpoint, PROTOCOL, data_dir=data, workers=workers).record
     return DemoRun(raw, data, checkpoint, record, record.write(out / "results" / f"{PROTOCOL}_{RECIPE}.json"))

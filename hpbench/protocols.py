@@ -89,6 +89,26 @@ class Protocol:
             raise HpbenchError(f"protocol {self.name} has no split {split!r} (has: {', '.join(self.splits)})")
         return self.splits[split]
 
+    def datasets(self, split: str = "test", data: str | Path = "data", preprocessing=None, crop: str | None = None,
+                 boxes: str | None = None, cache: bool = False, workers: int = 0,
+                 progress: bool = False) -> list["ProtocolSet"]:
+        """The protocol's Datasets of ``split`` from the prepared files in ``data``, one per dataset, as
+        its task makes them: the protocol's crop rule, input size (with ImageNet's normalisation unless
+        ``preprocessing``), boxes and missing-face rule. ``crop`` and ``boxes`` override them, said in
+        the log and kept on each Dataset (``crop``, ``box_source``)."""
+        task = TASKS.get(self.task)
+        return [ProtocolSet(s, task.dataset_of(s, self, preprocessing, crop, boxes, cache, workers, progress))
+                for s in select(self, split, data)]
+
+    def score(self, test: "ProtocolSet", predictions, convention: str | None = None):
+        """The protocol's metrics and counts (hpbench.evaluation.records.DatasetResult) of predictions
+        made anywhere: ``predictions`` maps each sample key of ``test`` to its values (head pose: three
+        angles in ``convention``, hpbench's by default, or a 3 × 3 matrix for a matrix convention; body
+        pose: the joints, (k, 2) original-image pixels). Missing keys are counted as not scored."""
+        task = TASKS.get(self.task)
+        rows = task.rows_of(predictions, test.selection, convention)
+        return task.score(task.from_file("predictions", test.selection, rows, self, convention), self)
+
     @property
     def primary(self) -> Column:
         """The column that ranks (hpbench.metrics.primary_column): the mean of its first metric."""
@@ -340,6 +360,23 @@ class Selection:
     @property
     def path(self) -> Path:
         return self.data.path
+
+
+@dataclass
+class ProtocolSet:
+    """One dataset of a protocol's split: the selection (its counts and key-list hash) and the Dataset
+    its task makes of it (``Protocol.datasets``)."""
+
+    selection: Selection
+    dataset: Any
+
+    @property
+    def name(self) -> str:
+        return self.selection.dataset
+
+    @property
+    def keys(self) -> np.ndarray:
+        return self.selection.data.keys[self.selection.indices]
 
 
 def _prepared(data_dir, entry: SplitEntry) -> HPFile:

@@ -37,7 +37,7 @@ def test_cpm_learns_to_find_the_joints(people, tmp_path):
     # measured 2026-12-06 (seeds 0, 1, 2): PCK@0.2 0.321, 0.345, 0.366 against the mean pose's 0.187
     checkpoint = train("cpm-lsp", "synthetic-lsp", people, tmp_path / "cpm", [*SMALL_CPM, "epochs=10",
                        "augment={zoom: [0.9, 1.1], rotate: 10, flip: 0.5}"], workers=0, progress=False)
-    result = evaluate(checkpoint, "synthetic-lsp", people, workers=0, progress=False).results["lsp"]
+    result = evaluate(checkpoint, "synthetic-lsp", people, workers=0, progress=False).record.results["lsp"]
     pck, mean_pose = result.metrics["pck@0.2"], result.mean_predictor_scores["pck@0.2"]
     print(f"CPM (1 stage, 96 px, 10 epochs): PCK@0.2 {pck:.3f} against {mean_pose:.3f} for the mean pose")
     assert pck > 1.4 * mean_pose

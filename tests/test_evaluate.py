@@ -221,9 +221,10 @@ def test_batch_size_workers_and_cache_do_not_change_a_result(kd_setup, tmp_path)
     runs = {}
     for batch, workers, cache in ((64, 0, True), (1, 0, False), (7, 2, True), (64, 2, False)):
         path = tmp_path / f"batch{batch}-{workers}-{cache}.csv"
-        record = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", convention="kd",
-                          device="cpu", batch_size=batch, workers=workers, progress=False, save_predictions=path,
-                          cache=cache)
+        evaluation = evaluate(weights, protocol, data_dir=data_dir, arch="kd_student.resnet18", convention="kd",
+                              device="cpu", batch_size=batch, workers=workers, progress=False, cache=cache)
+        evaluation.write_predictions(path)
+        record = evaluation.record
         rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
         runs[batch, workers, cache] = ([r[1] for r in rows], np.array([[float(v) for v in r[2:5]] for r in rows]),
                                        record.results["aflw2000"].metrics)

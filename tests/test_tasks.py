@@ -43,7 +43,7 @@ def test_every_task_implements_the_interface():
     for name, task in TASKS.items():
         assert task.name == name and task.title and task.missing_face and task.counts
         for method in ("setup", "predictor", "dataset", "predict", "score", "baseline", "draw", "write_predictions",
-                       "describe", "notes", "training_run"):
+                       "describe", "notes", "training_run", "handed_out", "rows_of", "from_file"):
             assert getattr(type(task), method) is not getattr(hpbench.tasks.Task, method), f"{name}.{method}"
 
 

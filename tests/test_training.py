@@ -239,7 +239,7 @@ KD_SYNTHETIC = ["model.input_size=64", "optimizer.lr=0.001", "batch_size=64", "a
 
 
 def _mae(checkpoint, data, **options) -> float:
-    record = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu", **options)
+    record = evaluate(checkpoint, "synthetic", data_dir=data, workers=1, progress=False, device="cpu", **options).record
     return record.results["aflw2000"].metrics["mae"]
 
 

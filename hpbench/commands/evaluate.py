@@ -8,9 +8,10 @@ from pathlib import Path
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.conformance import verdict
 from hpbench.evaluation.evaluate import evaluate
+from hpbench.evaluation.records import ResultRecord
 from hpbench.evaluation.report import results_table
 from hpbench.leaderboard.rows import leaderboards_dir
-from hpbench.protocols import file_protocol
+from hpbench.protocols import Protocol, file_protocol, load_protocol
 
 
 def run(model: str, protocol: str | None = None, test: str | None = None, out: str | None = None,
@@ -21,13 +22,24 @@ def run(model: str, protocol: str | None = None, test: str | None = None, out: s
         if record is not None:
             raise HpbenchError("--record ranks a record under its protocol; a --test file has none")
         protocol, options["data_dir"] = file_protocol(test, options.pop("boxes", None))
-    result = evaluate(model, protocol, **options)
+    save_predictions, analysis = options.pop("save_predictions", None), options.pop("analysis", None)
+    evaluation = evaluate(model, protocol, **options)
+    result = evaluation.record
+    if analysis:
+        evaluation.draw(analysis)
+    report(result, protocol if isinstance(protocol, Protocol) else load_protocol(protocol), out, record)
+    if save_predictions:
+        print(f"predictions: {evaluation.write_predictions(save_predictions)}")
+    return 0
+
+
+def report(result: ResultRecord, protocol: Protocol, out: str | None, record: str | None) -> int:
+    """Print the table and the leaderboard's verdict; write the record (and with ``record``, the
+    leaderboard's copy, under ``record`` or leaderboards/results/)."""
     print(results_table(result))
-    print(verdict(result))
+    print(verdict(result, protocol))
     print(f"record: {result.write(out or result.default_path)}")
     if record is not None:
         folder = Path(record) if record else leaderboards_dir() / "results"
         print(f"leaderboard record: {result.write(result.leaderboard_path(folder))} (then: hpbench leaderboard build)")
-    if options.get("save_predictions"):
-        print(f"predictions: {options['save_predictions']}")
     return 0

@@ -1,14 +1,17 @@
-"""``hpbench protocols list | show NAME [--data DIR]``."""
+"""``hpbench protocols list | show NAME [--data DIR] | keys NAME --data DIR --out FILE``."""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from pathlib import Path
 
 from tabulate import tabulate
 
 from hpbench.errors import HpbenchError
-from hpbench.protocols import list_protocols, load_protocol, select
+from hpbench.io import atomic_path
+from hpbench.protocols import list_protocols, load_protocol, require_samples, select
+from hpbench.tasks import TASKS
 
 
 def list_all() -> int:
@@ -50,4 +53,20 @@ def show(name: str, data: str | Path | None = None) -> int:
                 rows.append((split, selection.dataset, counts, published, selection.keys_sha256[:16]))
         print()
         print(tabulate(rows, headers=("split", "dataset", "counts", "published", "keys sha256")))
+    return 0
+
+
+def keys(name: str, data: str, out: str) -> int:
+    """``hpbench protocols keys``: every test sample of the protocol (dataset, key and what the task hands
+    out) as one CSV, the rows a predictions file for ``hpbench score`` must have."""
+    protocol = load_protocol(name)
+    task = TASKS.get(protocol.task)
+    selections = require_samples(select(protocol, protocol.test_split, data), protocol, protocol.test_split)
+    rows = [{"dataset": s.dataset, **row} for s in selections for row in task.handed_out(s, protocol)]
+    with atomic_path(out) as partial, open(partial, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    counts = ", ".join(f"{s.dataset} {len(s.indices):,}" for s in selections)
+    print(f"wrote {out}: the {protocol.test_split} samples of {protocol.name} v{protocol.version} ({counts})")
     return 0

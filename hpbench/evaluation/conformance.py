@@ -1,7 +1,8 @@
 """Whether a result may be ranked under its protocol: the rules the leaderboard, ``compare`` and
 ``hpbench evaluate`` share.
 
-A record conforms when it was measured as its protocol says: the same protocol content, crop rule,
+A record conforms when it was measured as its protocol says, by a model its record identifies (a
+file's or a module's weights; a callable without weights is shown apart): the same protocol content, crop rule,
 input size and box sources, a result on every test set and no other, the frozen key list where the
 protocol freezes one, and no selected sample left unscored. Where the protocol freezes no key list,
 records are ranked only on the test set most of them share (``same_test_sets``). An older protocol
@@ -21,6 +22,8 @@ def conformance(record: ResultRecord, spec) -> list[str]:
     reasons = []
     settings = record.evaluation
     measured = record.protocol
+    if record.model.kind == "callable":
+        reasons.append("a callable without weights: nothing identifies what was scored")
     if measured.sha256 and measured.version == spec.version and measured.sha256 != spec.sha256:
         reasons.append(f"measured under another protocol file named {spec.name} v{spec.version} (its content "
                        f"{measured.sha256[:12]}… is not the bundled one's, {spec.sha256[:12]}…)")
@@ -76,16 +79,19 @@ def same_test_sets(rows: list, spec) -> None:
             row.note = f"{row.note}; {reason}" if row.note else f"not comparable: {reason}"
 
 
-def verdict(record: ResultRecord) -> str:
-    """One line: whether the leaderboard would rank this record under its protocol, and if not, why."""
+def verdict(record: ResultRecord, scored_under) -> str:
+    """One line: whether the leaderboard would rank this record, and if not, why. ``scored_under``: the
+    Protocol it was scored with (a bundled one, or a file: the leaderboard ranks bundled ones only)."""
     name = record.protocol.name
     try:
         spec = load_protocol(name, bundled=True)
+        bundled = spec.sha256 == scored_under.sha256
     except HpbenchError:
-        return f"leaderboard: {name} is not a bundled protocol, so the leaderboard does not rank this record"
-    reasons = conformance(record, spec)
+        spec, bundled = scored_under, False
+    reasons = ([] if bundled else [f"{scored_under.path or name} is not a bundled protocol (the leaderboard ranks "
+                                   "those only)"]) + conformance(record, spec)
     if record.protocol.version < spec.version:
         reasons.insert(0, f"protocol v{record.protocol.version} is older than the current v{spec.version}")
     if reasons:
-        return f"leaderboard: would be shown apart under {name}, not ranked: {'; '.join(reasons)}"
+        return f"leaderboard: would be shown apart, not ranked: {'; '.join(reasons)}"
     return f"leaderboard: conforms to {name} v{spec.version}; --record adds it to the ranked rows"

@@ -25,6 +25,7 @@ from hpbench.schema import SHA256, TYPE_WORDS
 from hpbench.tasks import TASKS
 
 RECORD_FORMAT = 3  # docs/RECORDS.md: what each format added
+PREDICTIONS = "predictions"  # the model kind of a scored predictions file (hpbench.evaluation.score)
 LEGACY_PRIMARY = ("mae", "pck@0.2", "pckh@0.5")  # formats 1 and 2: a result had to hold one of these
 
 
@@ -45,7 +46,7 @@ class ModelInfo:
     sha256: str
     arch: str
     convention: str
-    kind: str = ""  # a key of hpbench.models.loading.FORMATS
+    kind: str = ""  # a key of hpbench.models.loading.FORMATS, "module", "callable" or "predictions" (a file scored)
     parameters_m: float | None = None
     gflops: float | None = None
     memory_mb: float | None = None  # the weights' footprint (parameters and buffers), 2^20 bytes per MB
@@ -167,11 +168,16 @@ def _upgraded(content: dict) -> dict:
             "protocol": {**protocol, "task": task, "metrics": metrics}, "results": upgraded_results}
 
 
+def protocol_ref(protocol, results: dict) -> ProtocolRef:
+    """What a record says of its protocol: its content, task, metrics and the key lists scored."""
+    return ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
+                       protocol.test_split, protocol.sha256, protocol.task, list(protocol.metrics))
+
+
 def record_head(protocol, results: dict, model, gflops: float | None) -> tuple[ProtocolRef, ModelInfo]:
-    """What a record says of its protocol (its content, task, metrics and the key lists scored) and of
-    its model file (hpbench.models.loading.LoadedModel: hash, architecture, convention, size)."""
-    return (ProtocolRef(protocol.name, protocol.version, {d: r.keys_sha256 for d, r in results.items()},
-                        protocol.test_split, protocol.sha256, protocol.task, list(protocol.metrics)),
+    """What a record says of its protocol (``protocol_ref``) and of its model (hpbench.models.loading.
+    LoadedModel: hash, architecture, convention, kind, size)."""
+    return (protocol_ref(protocol, results),
             ModelInfo(model.path.name, model.sha256, model.arch, model.convention, model.kind,
                       round(model.parameters_m, 3), gflops, round(model.memory_mb, 3)))
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.conformance import conformance, same_test_sets
-from hpbench.evaluation.records import ResultRecord
+from hpbench.evaluation.records import PREDICTIONS, ResultRecord
 from hpbench.metrics import Column, parse_metric, metric_columns
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 from hpbench.tasks import TASKS
 from hpbench.yamlfiles import read_yaml
+
+
+PREDICTIONS_NOTE = "scored from a predictions file: its crop, input size and boxes are its producer's to keep"
 
 
 def leaderboards_dir() -> Path:
@@ -137,7 +140,8 @@ def load_records(folder: Path) -> list[Row]:
         stale = int(protocol.version) < spec.version
         reasons = conformance(record, spec)
         notes = ([f"protocol v{protocol.version} is older than the current v{spec.version}"] if stale else []) + \
-            ([f"not comparable: {'; '.join(reasons)}"] if reasons else [])
+            ([f"not comparable: {'; '.join(reasons)}"] if reasons else []) + \
+            ([PREDICTIONS_NOTE] if model.kind == PREDICTIONS else [])
         rows.append(Row(
             protocol=protocol.name, model=name,
             source="reproduced (synthetic data)" if spec.synthetic else "reproduced",

@@ -32,6 +32,7 @@ from hpbench.models.base import DEFAULT_TASK
 from hpbench.models import create_model
 from hpbench.models.checkpoint import Checkpoint, is_checkpoint, read_torch_file
 from hpbench.models.metadata import MODEL_METADATA, checked_metadata, json_object
+from hpbench.models.objects import checked_preprocessing, describe_object, object_identity
 from hpbench.models.torchscript import FORWARD_TIMEOUT, METADATA_FILE, is_torchscript, load_torchscript, watched
 from hpbench.pose import get_convention
 from hpbench.provenance import file_sha256, files_sha256
@@ -168,17 +169,22 @@ def _into(model: torch.nn.Module, state: dict, path: Path, arch: str) -> None:
         )
 
 
-def load_model(path: str | Path, arch: str | None = None, convention: str | None = None, trust: bool = False,
+def load_model(model, arch: str | None = None, convention: str | None = None, trust: bool = False,
                device: str = "cpu", override_convention: bool = False,
-               forward_timeout: float = FORWARD_TIMEOUT) -> LoadedModel:
-    """The model file at ``path``. ``convention`` names the convention of its outputs where the file
-    records none; one that contradicts what the file (or its family) records is an error unless
-    ``override_convention``."""
-    path = Path(path)
-    if not path.is_file():
-        raise HpbenchError(f"{path}: no such model file")
+               forward_timeout: float = FORWARD_TIMEOUT, preprocessing=None) -> LoadedModel:
+    """The model to score: a file (every kind of FORMATS), a torch module or a plain callable
+    (hpbench.models.objects, with ``preprocessing`` if it declares one), or a LoadedModel as it is.
+    ``convention`` names the convention of its outputs where the model records none; one that
+    contradicts what a file (or its family) records is an error unless ``override_convention``."""
+    if isinstance(model, LoadedModel):
+        return model
     if convention is not None:
         get_convention(convention)  # fail early on an unknown name
+    if not isinstance(model, (str, Path)):
+        return _load_object(model, convention, preprocessing, device)
+    path = Path(model)
+    if not path.is_file():
+        raise HpbenchError(f"{path}: no such model file")
     loaded = _load(path, arch, convention, trust, device, forward_timeout)
     own = loaded.config.get("convention") if loaded.kind in ("torchscript", "onnx") else loaded.module.convention
     loaded.convention_overridden = convention is not None and bool(own) and convention != own
@@ -187,6 +193,20 @@ def load_model(path: str | Path, arch: str | None = None, convention: str | None
                            f"--convention {convention} contradicts it. Pass --override-convention to score it "
                            "that way anyway (recorded)")
     return loaded
+
+
+def _load_object(model, convention: str | None, preprocessing, device: str) -> LoadedModel:
+    """A module or callable: run as it is, its outputs read in ``convention`` (or its own, or hpbench's)."""
+    module, kind, sha256 = object_identity(model)
+    name, arch = describe_object(model)
+    module = module.to(device).eval()
+    own = getattr(module, "preprocessing", None)
+    return LoadedModel(predict=getattr(module, "predict", module), module=module, kind=kind, arch=arch,
+                       convention=convention or getattr(module, "convention", None) or "hpbench",
+                       preprocessing=checked_preprocessing(preprocessing) or (own if isinstance(own, Preprocessing)
+                                                                             else None),
+                       crop=None, sha256=sha256, path=Path(name), config={},
+                       resize_kernel=getattr(module, "resize_kernel", "opencv-linear"))
 
 
 def _load(path: Path, arch: str | None, convention: str | None, trust: bool, device: str,

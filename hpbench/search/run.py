@@ -148,7 +148,7 @@ def _retrain_winner(best: dict, features: dict, recipe: SearchRecipe, spec: dict
     path = Checkpoint.of_model(model, recipe={"search": recipe.name, "retrain_epochs": epochs, **settings},
                                protocol={"name": protocol.name, "version": protocol.version}, history=history
                                ).save(out / "winner" / "model.pt")
-    record = evaluate(path, protocol.name, data_dir=data_dir, device=device, workers=workers, progress=progress)
+    record = evaluate(path, protocol.name, data_dir=data_dir, device=device, workers=workers, progress=progress).record
     record_path = record.write(out / "winner" / "result.json")
     logger.info(results_table(record))
     return {"checkpoint": str(path), "record": str(record_path), "val_mae": float(np.min([h["val_mae"] for h in history])),

@@ -10,12 +10,16 @@ its ``TASKS.register`` call; the registry imports every module of the package on
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.metrics import Column
 from hpbench.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class Task:
     is the default); ``angle_filter`` whether a protocol's ``filter`` limit applies; ``options`` the
     EvaluationOptions it takes; ``columns`` what its tables show after the metrics; ``counts`` the
     count columns of its leaderboards; ``kept`` the columns its leaderboard CSV keeps after the
-    primary metric's (they may be blank)."""
+    primary metric's (they may be blank); ``file_convention`` the convention of a predictions file's
+    values by default."""
 
     name = ""
     title = ""
@@ -62,6 +67,7 @@ class Task:
     columns: tuple[Column, ...] = ()
     counts: tuple[Column, ...] = ()
     kept: tuple[Column, ...] = ()
+    file_convention = ""  # how a predictions file's values read where the user names no convention
 
     def check_model(self, model, protocol) -> None:
         """A model of another task is refused: one line naming both."""
@@ -84,6 +90,18 @@ class Task:
         """The predictor of a module being trained (validation), with the evaluation's defaults."""
         raise NotImplementedError
 
+    def dataset_of(self, selection, protocol, preprocessing=None, crop: str | None = None, boxes: str | None = None,
+                   cache: bool = False, workers: int = 0, progress: bool = False):
+        """``dataset`` with the protocol's settings (Protocol.datasets): its crop rule and input size
+        with ImageNet's normalisation unless ``preprocessing``; an override of the crop or boxes is said."""
+        options = EvaluationOptions(crop=crop, boxes=boxes, cache=cache)
+        self.check_options(options, protocol)
+        for name, value, own in (("crop rule", crop, protocol.crop), ("box source", boxes, selection.entry.boxes)):
+            if value is not None and value != own:
+                logger.warning(f"{protocol.name} {selection.dataset}: {name} {value} instead of the protocol's {own}")
+        setup = Setup(preprocessing or Preprocessing(input_size=protocol.input_size), crop or protocol.crop, None)
+        return self.dataset(selection, setup, protocol, options, workers, progress)
+
     def dataset(self, selection, setup: Setup, protocol, options: EvaluationOptions, workers: int = 0,
                 progress: bool = True):
         """The torch Dataset of one selection (hpbench.protocols.Selection) as the setup crops it."""
@@ -96,6 +114,20 @@ class Task:
 
     def score(self, predictions, protocol):
         """The protocol's metrics and counts of one test set (hpbench.evaluation.records.DatasetResult)."""
+        raise NotImplementedError
+
+    def handed_out(self, selection, protocol) -> list[dict]:
+        """What ``hpbench protocols keys`` writes of one test set for predictions made elsewhere: per
+        sample its key and what the protocol crops (head pose: the box, with the fallback rule applied)."""
+        raise NotImplementedError
+
+    def rows_of(self, predictions, selection, convention: str | None) -> list[dict]:
+        """A mapping key → values (Protocol.score) as a predictions file's rows (``from_file`` reads them)."""
+        raise NotImplementedError
+
+    def from_file(self, path, selection, rows: list[dict], protocol, convention: str | None):
+        """The predictions of one test set read from a predictions file's rows (hpbench.evaluation.
+        predictions), in the object ``predict`` returns, for ``score``."""
         raise NotImplementedError
 
     def baseline(self, protocol, data_dir, predictions: list) -> tuple[dict[str, dict[str, float]], str]:

@@ -17,8 +17,10 @@ import numpy as np
 import torch
 
 from hpbench.data.bodypose import BodyPoseDataset, decode_heatmaps
+from hpbench.data.transforms import Preprocessing
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import training_selections
+from hpbench.evaluation.predictions import checked_keys, column, indexed, run_times
 from hpbench.evaluation.records import DatasetResult
 from hpbench.evaluation.skeleton_pictures import worst_skeletons_picture
 from hpbench.io import atomic_path
@@ -51,7 +53,7 @@ class BodyPredictions:
     selection: Selection
     dataset: BodyPoseDataset
     predicted: np.ndarray  # (n, k, 2) original-image pixels
-    losses: np.ndarray  # (n,) the belief-map loss of each sample
+    losses: np.ndarray | None  # (n,) the belief-map loss of each sample (None: predictions from a file)
     seconds_forward: float
     seconds_total: float
 
@@ -61,6 +63,7 @@ class BodyPose(Task):
     name = "bodypose"
     title = "body pose"
     missing_face = ("none",)
+    file_convention = "joints"
     options = ("decode",)
     columns = (Column("loss", "loss", "loss", 2, unit="loss (the CPM release's unit)", title="loss"),)
     counts = (Column("evaluated", "n_eval", "n", 0),)
@@ -110,7 +113,8 @@ class BodyPose(Task):
                                f"{predictions.selection.dataset} has {data.truth_joints.shape[1]}")
         context = {"head_boxes": data.head_boxes}
         metrics = compute_metrics(protocol.metrics, predictions.predicted, data.truth_joints, **context)
-        metrics["loss"] = float(np.mean(predictions.losses))
+        if predictions.losses is not None:
+            metrics["loss"] = float(np.mean(predictions.losses))
         per_joint = {}
         for name in protocol.metrics:
             accuracy = keypoint_scores(name, predictions.predicted, data.truth_joints, **context)
@@ -121,6 +125,48 @@ class BodyPose(Task):
         seconds = {"forward": round(predictions.seconds_forward, 3), "total": round(predictions.seconds_total, 3)}
         return DatasetResult(metrics, counts, "person", predictions.selection.keys_sha256, seconds,
                              predictions.selection.content_sha256, per_joint=per_joint)
+
+    def handed_out(self, selection: Selection, protocol: Protocol) -> list[dict]:
+        """Each person's key and the joint names to predict (the ``square`` crop is on the person centre
+        and scale the prepared file holds: docs/PROTOCOLS.md)."""
+        joints = " ".join(selection.data.layout.joint_names)
+        return [{"key": str(key), "joints": joints} for key in selection.data.keys[selection.indices]]
+
+    def rows_of(self, predictions, selection: Selection, convention: str | None) -> list[dict]:
+        names = selection.data.layout.joint_names
+        rows = []
+        for key, joints in predictions.items():
+            joints = np.asarray(joints, dtype=np.float64)
+            if joints.shape != (len(names), 2):
+                raise HpbenchError(f"the prediction of {key} has shape {joints.shape}; {selection.dataset} has "
+                                   f"{len(names)} joints of (x, y)")
+            rows += [{"key": str(key), "joint": name, "x": repr(float(x)), "y": repr(float(y))}
+                     for name, (x, y) in zip(names, joints)]
+        return rows
+
+    def from_file(self, path, selection: Selection, rows: list[dict], protocol: Protocol,
+                  convention: str | None) -> BodyPredictions:
+        """A predictions file's rows of one test set: one per sample and joint, ``x`` and ``y`` in
+        original-image pixels (``convention`` does not apply)."""
+        selected = selection.data.keys[selection.indices]
+        table = indexed(path, selection.dataset, rows, ("key", "joint"))
+        given = list(dict.fromkeys(key for key, _ in table))
+        present, _ = checked_keys(path, selection.dataset, selection.data.keys, selected, given)
+        position = {str(key): i for i, key in enumerate(selected)}
+        take = np.array([position[key] for key in present], dtype=int)
+        dataset = BodyPoseDataset(selection.data, selection.indices[take], Preprocessing(input_size=protocol.input_size))
+        names = list(dataset.joint_names)
+        unknown = sorted({joint for _, joint in table} - set(names))
+        lacking = [f"{key}/{joint}" for key in present for joint in names if (key, joint) not in table]
+        if unknown or lacking:
+            raise HpbenchError(f"{path}: {selection.dataset}: "
+                               + (f"joints it does not have: {', '.join(unknown[:3])}; " if unknown else "")
+                               + (f"joints without a row: {', '.join(lacking[:3])}" if lacking else "").rstrip("; "))
+        chosen = [table[(key, joint)] for key in present for joint in names]
+        labels = [f"{key}/{joint}" for key in present for joint in names]
+        joints = column(chosen, ("x", "y"), path, selection.dataset, labels).reshape(len(present), len(names), 2)
+        seconds = run_times(path, selection.dataset, chosen[:: len(names)] if names else [], present) or 0.0
+        return BodyPredictions(selection, dataset, joints, None, seconds, seconds)
 
     def baseline(self, protocol: Protocol, data_dir, predictions: list[BodyPredictions]):
         return mean_pose_scores(protocol, data_dir, [p.dataset for p in predictions])
@@ -135,11 +181,12 @@ class BodyPose(Task):
             out.writerow(["dataset", "key", "joint", "pred_x", "pred_y", "true_x", "true_y", "visible", "loss"])
             for p in predictions:
                 data = p.dataset
+                losses = p.losses if p.losses is not None else [None] * len(data)
                 for key, predicted, truth, visible, loss in zip(data.keys, p.predicted, data.truth_joints,
-                                                                data.visible, p.losses):
+                                                                data.visible, losses):
                     for name, (px, py), (tx, ty), seen in zip(data.joint_names, predicted, truth, visible):
-                        out.writerow([p.selection.dataset, key, name, f"{px:.2f}", f"{py:.2f}", f"{tx:.2f}",
-                                      f"{ty:.2f}", int(seen), f"{loss:.3f}"])
+                        out.writerow([p.selection.dataset, key, name, repr(float(px)), repr(float(py)),
+                                      repr(float(tx)), repr(float(ty)), int(seen), "" if loss is None else repr(float(loss))])
 
     def describe(self, record) -> str:
         return f"· joints decoded by {record.evaluation.decode or 'parabola'}"

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from hpbench.data.headpose import MISSING_FACE_RULES, HeadPoseDataset, dataset_for
+from hpbench.data.headpose import MISSING_FACE_RULES, HeadPoseDataset, dataset_for, resolve_boxes
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import (
     error_by_yaw,
@@ -23,6 +23,7 @@ from hpbench.evaluation.analysis import (
     training_mean_pose,
     worst_predictions_picture,
 )
+from hpbench.evaluation.predictions import checked_keys, column, indexed, run_times
 from hpbench.evaluation.records import DatasetResult
 from hpbench.io import atomic_path
 from hpbench.metrics import Column, compute_metrics, mean_columns, metric_columns
@@ -32,6 +33,9 @@ from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, Selection
 from hpbench.tasks import EvaluationOptions, Setup, Task, register_task
 from hpbench.training.headpose import head_pose_run
+
+
+MATRIX_COLUMNS = tuple(f"r{row}{col}" for row in (1, 2, 3) for col in (1, 2, 3))  # a rotation matrix, row-major
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class HeadPose(Task):
     title = "head pose"
     missing_face = MISSING_FACE_RULES
     angle_filter = True
+    file_convention = "hpbench"
     options = ("crop", "boxes", "ensemble", "model_preprocessing")
     counts = (Column("evaluated", "n_eval", "n", 0), Column("fallback", "n_fallback", "fallback", 0))
     kept = metric_columns(["geodesic"])  # reported tables give it beside the MAE
@@ -131,6 +136,47 @@ class HeadPose(Task):
                                                      convention=protocol.score_convention)
                 for p in predictions}, source
 
+    def handed_out(self, selection: Selection, protocol: Protocol) -> list[dict]:
+        entry = selection.entry
+        boxes, fallback = resolve_boxes(selection.data, selection.indices, entry.boxes or entry.reference,
+                                        entry.reference)
+        if protocol.missing_face == "refuse" and fallback.any():
+            raise HpbenchError(f"{selection.path}: {int(fallback.sum())} selected samples have no '{entry.boxes}' box "
+                               "and the protocol refuses a fallback")
+        return [{"key": str(key), **dict(zip(("x1", "y1", "x2", "y2"), map(repr, map(float, box)))),
+                 "fallback_box": int(used)}
+                for key, box, used in zip(selection.data.keys[selection.indices], boxes, fallback)]
+
+    def rows_of(self, predictions, selection: Selection, convention: str | None) -> list[dict]:
+        adapter = get_convention(convention or self.file_convention)
+        names = MATRIX_COLUMNS if adapter.value_shape == (3, 3) else adapter.value_names
+        rows = []
+        for key, values in predictions.items():
+            values = np.asarray(values, dtype=np.float64).reshape(-1)
+            if len(values) != len(names):
+                raise HpbenchError(f"the prediction of {key} has {len(values)} values; the {adapter.name} convention "
+                                   f"gives {len(names)} ({', '.join(names)})")
+            rows.append({"key": str(key), **{name: repr(float(v)) for name, v in zip(names, values)}})
+        return rows
+
+    def from_file(self, path, selection: Selection, rows: list[dict], protocol: Protocol,
+                  convention: str | None) -> HeadPredictions:
+        """A predictions file's rows of one test set: three angles in ``convention`` (hpbench's by
+        default), or a rotation matrix ``r11 … r33`` for a matrix convention."""
+        adapter = get_convention(convention or self.file_convention)
+        selected = selection.data.keys[selection.indices]
+        table = indexed(path, selection.dataset, rows, ("key",))
+        present, _ = checked_keys(path, selection.dataset, selection.data.keys, selected, [k for (k,) in table])
+        names = MATRIX_COLUMNS if adapter.value_shape == (3, 3) else adapter.value_names
+        chosen = [table[(key,)] for key in present]
+        values = column(chosen, names, path, selection.dataset, present).reshape(len(present), *adapter.value_shape)
+        position = {str(key): i for i, key in enumerate(selected)}
+        take = np.array([position[key] for key in present], dtype=int)
+        seconds = run_times(path, selection.dataset, chosen, present) or 0.0
+        return HeadPredictions(selection, selected[take], selection.data.ypr[selection.indices][take].astype(np.float64),
+                               adapter.to_canonical(values), np.zeros(len(take), bool),
+                               selection.entry.boxes or selection.entry.reference or "", seconds, seconds)
+
     def draw(self, predictions: HeadPredictions, dataset: HeadPoseDataset, title: str, stem) -> list:
         return [plot_error_vs_angle(predictions.predicted, predictions.truth, title,
                                     stem.with_name(f"{stem.name}-error-vs-angle.png")),
@@ -144,8 +190,8 @@ class HeadPose(Task):
                           "true_roll", "fallback_box"])
             for p in predictions:
                 for key, pred, true, fallback in zip(p.keys, p.predicted, p.truth, p.fallback):
-                    out.writerow([p.selection.dataset, key, *(f"{v:.4f}" for v in pred),
-                                  *(f"{v:.4f}" for v in true), int(fallback)])
+                    out.writerow([p.selection.dataset, key, *map(repr, map(float, pred)), *map(repr, map(float, true)),
+                                  int(fallback)])
 
     def describe(self, record) -> str:
         whose = "the model's" if record.evaluation.preprocessing == "model" else "the protocol's"
