@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import io
 import platform
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -21,14 +20,13 @@ from pathlib import Path
 import torch
 import yaml
 from recording import record
+from samples import prepared_sample
 
 import hpbench
 from hpbench.cli import main as cli
-from hpbench.converters.prepare import prepare
 from hpbench.evaluation.records import ResultRecord
 from hpbench.models import create_model
 from hpbench.models.checkpoint import Checkpoint
-from hpbench.synth.writers import write_sample
 
 
 def interleaved(runs: dict, repeats: int) -> tuple[dict[str, float], dict[str, object]]:
@@ -50,12 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
-    raw, data = args.work / f"api-raw-{args.n}", args.work / f"api-data-{args.n}"
-    if not raw.exists():
-        write_sample("aflw2000", raw, args.n, seed=0, workers=2)
-    if not (data / "aflw2000.h5").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        prepare("aflw2000", raw, data, progress=False)
+    data = prepared_sample("aflw2000", args.n, args.work)
     protocol = args.work / "api-protocol.yaml"
     protocol.write_text(yaml.safe_dump({
         "name": "api-bench", "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd", "input_size": 64,

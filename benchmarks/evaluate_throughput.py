@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +17,11 @@ from pathlib import Path
 import torch
 import yaml
 from recording import record
+from samples import prepared_sample
 
-from hpbench.converters.prepare import prepare
 from hpbench.evaluation.evaluate import evaluate
 from hpbench.format import check_before_use
 from hpbench.models import create_model
-from hpbench.synth.writers import write_sample
 
 
 def main() -> None:
@@ -31,12 +29,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
-    raw, data = args.work / f"eval-raw-{args.n}", args.work / f"eval-data-{args.n}"
-    if not raw.exists():
-        write_sample("aflw2000", raw, args.n, seed=0, workers=2)
-    if not (data / "aflw2000.h5").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        prepare("aflw2000", raw, data, progress=False)
+    data = prepared_sample("aflw2000", args.n, args.work)
     weights = args.work / "kd_student_resnet18.pth"
     torch.save(create_model("kd_student.resnet18").state_dict(), weights)
     protocol = args.work / "bench-protocol.yaml"

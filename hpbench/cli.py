@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  hpbench bboxes relabel aflw2000 --weights yolo.pt   one detector's face boxes\n"
                "  hpbench train hopenet-alpha2 --protocol 1           a baseline recipe on a protocol\n"
                "  hpbench evaluate runs/hopenet-alpha2-p1/model.pt --protocol 1\n"
-               "  hpbench score predictions.csv --protocol 1                predictions made anywhere\n"
+               "  hpbench score predictions.csv --protocol 1          predictions made anywhere\n"
                "  hpbench search head-search --protocol 300wlp-7030       a small head over a frozen backbone\n"
                "  hpbench demo                                        all of it on synthetic heads\n"
                "hpbench COMMAND --help describes each command.")

@@ -23,9 +23,11 @@ def results_table(record: ResultRecord) -> str:
     from tabulate import tabulate
 
     task = TASKS.get(record.protocol.task)
-    metrics = [(column, metric.upper <= 1) for text in record.protocol.metrics
-               for metric in (parse_metric(text)[0],) for column in metric.columns(text)]
-    columns = metrics + [(column, False) for column in task.columns]
+    columns = []  # (column, shown in percent: a share of joints)
+    for text in record.protocol.metrics:
+        metric = parse_metric(text)[0]
+        columns += [(column, metric.upper <= 1) for column in metric.columns(text)]
+    columns += [(column, False) for column in task.columns]
     rows = []
     for dataset, result in record.results.items():
         rows.append([dataset, *(cell(result.metrics.get(c.key), c, share) for c, share in columns),
