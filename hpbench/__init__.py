@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _API = {
     "evaluate": "hpbench.api",
     "score": "hpbench.api",
+    "sensitivity": "hpbench.api",
     "load_protocol": "hpbench.protocols",
     "list_protocols": "hpbench.protocols",
     "create_model": "hpbench.models",

@@ -17,6 +17,8 @@ from __future__ import annotations
 from hpbench.evaluation.evaluate import Evaluation
 from hpbench.evaluation.evaluate import evaluate as evaluate_model
 from hpbench.evaluation.score import score_predictions
+from hpbench.evaluation.sensitivity import GROUPS, Sensitivity
+from hpbench.evaluation.sensitivity import sensitivity as run_sensitivity
 
 
 def evaluate(model, protocol, data="data", *, convention: str | None = None, preprocessing=None,
@@ -35,3 +37,10 @@ def score(predictions, protocol, data="data", *, convention: str | None = None) 
     """Score a predictions file (CSV or JSON) on the protocol's test sets; ``convention``: how its
     head-pose values read (hpbench's yaw, pitch, roll by default; a matrix convention for r11 … r33)."""
     return score_predictions(predictions, protocol, data, convention)
+
+
+def sensitivity(model, protocol, data="data", *, groups=GROUPS, **options) -> Sensitivity:
+    """How much each evaluation choice moves ``model``'s score under ``protocol`` (hpbench.evaluation.
+    sensitivity): ``result.base.record`` holds the record with its ``sensitivity`` section,
+    ``sensitivity_table(result)`` the printed report."""
+    return run_sensitivity(model, protocol, data, groups, **options)

@@ -322,6 +322,27 @@ def _score(commands) -> None:
                        help="also add the record to the leaderboard's results (default: leaderboards/results/)")
 
 
+def _sensitivity(commands) -> None:
+    sensitivity = _command(commands, "sensitivity", "hpbench.commands.sensitivity:run",
+                           "how much each evaluation choice moves a model's score: boxes, crops, input, the run "
+                           "itself, one change at a time", "hpbench sensitivity runs/kd-p1/model.pt --protocol 1")
+    sensitivity.add_argument("model", help="any model evaluate reads (see: hpbench evaluate --help)")
+    sensitivity.add_argument("--protocol", required=True, help="protocol name or number, or a protocol YAML file")
+    sensitivity.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
+    sensitivity.add_argument("--groups", help="a comma-separated choice of: box and crop, input, run (default: all)")
+    sensitivity.add_argument("--arch", help="architecture of a bare state dict or Keras file")
+    sensitivity.add_argument("--convention", help="pose convention of the model's outputs")
+    _trust_option(sensitivity, "the model")
+    sensitivity.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    sensitivity.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass (default: 64)")
+    sensitivity.add_argument("--workers", type=_count, default=0, help="DataLoader workers of the protocol's own "
+                             "setting (default: 0; the run group tries 2)")
+    sensitivity.add_argument("--charts", metavar="DIR", help="folder for one chart per test set (default: results)")
+    sensitivity.add_argument("--out", help="record file, with its sensitivity section (default: results/…)")
+    sensitivity.add_argument("--record", nargs="?", const="", metavar="DIR",
+                             help="also add the record to the leaderboard's results (its spread is shown there)")
+
+
 def _compare(commands) -> None:
     compare = _command(commands, "compare", "hpbench.commands.compare:run",
                        "result records side by side, with what each was measured on and whether it conforms",
@@ -352,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
                "hpbench COMMAND --help describes each command.")
     parser.add_argument("--version", action="version", version=f"hpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _score, _compare, _train, _search, _demo, _leaderboard,
+    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _score, _sensitivity, _compare, _train, _search, _demo, _leaderboard,
                 _detector, _bboxes, _models):
         add(commands)
     return parser

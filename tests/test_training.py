@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+import hpbench
 from hpbench.converters.prepare import prepare
 from hpbench.data.augment import PoseAugmentation
 from hpbench.data.headpose import HeadPoseDataset, dataset_for, resolve_boxes
@@ -250,6 +251,11 @@ def test_hopenet_learns(learning_data):
     mae = _mae(checkpoint, data)
     print(f"HopeNet (ResNet-18, 64 px, 2 epochs): MAE {mae:.2f}° vs {baseline:.2f}° for the training mean")
     assert mae < LEARNT * baseline
+    # the trained model's sensitivity (hpbench.evaluation.sensitivity): the box moves its score, the run does not
+    report = hpbench.sensitivity(checkpoint, "synthetic", data=data, groups=("box and crop", "run"), progress=False)
+    low, high = report.spread("aflw2000", "box and crop")
+    print(f"HopeNet sensitivity: {report.summary('aflw2000')}")
+    assert high - low > 0.05 and report.flags() == []
 
 
 @pytest.fixture(scope="session")

@@ -49,11 +49,12 @@ class CacheRequest:
     crop: str
     size: int
     resize_kernel: str
+    degrade: str = ""  # hpbench.data.perturb.Degradation; "" (none) leaves the key as it always was
 
     @property
     def key(self) -> str:
-        text = json.dumps({"version": CACHE_VERSION, **{k: v for k, v in vars(self).items() if k != "file"}},
-                          sort_keys=True)
+        fields = {k: v for k, v in vars(self).items() if k != "file" and (k != "degrade" or v)}
+        text = json.dumps({"version": CACHE_VERSION, **fields}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -62,7 +63,8 @@ def request_for(dataset, content_sha256: str) -> CacheRequest:
     return CacheRequest(str(Path(dataset.data.path).resolve()), content_sha256,
                         hashlib.sha256(np.ascontiguousarray(dataset.indices, np.int64).tobytes()).hexdigest(),
                         hashlib.sha256(np.ascontiguousarray(dataset.boxes, np.float64).tobytes()).hexdigest(),
-                        dataset.crop.name, dataset.crop_size, dataset.preprocessing.resize_kernel)
+                        dataset.crop.name, dataset.crop_size, dataset.preprocessing.resize_kernel,
+                        repr(dataset.degrade) if dataset.degrade is not None else "")
 
 
 class CachedCrops:

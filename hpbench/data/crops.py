@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from hpbench.errors import HpbenchError
 from hpbench.registry import Registry
 
 
@@ -99,6 +100,13 @@ def cut(image: np.ndarray, region: tuple[int, int, int, int], pad: bool) -> np.n
     if sx2 > sx1 and sy2 > sy1:
         out[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
     return out
+
+
+def checked_kernel(kernel: str) -> str:
+    """``kernel`` if it is one of RESIZE_KERNELS; else a one-line error."""
+    if kernel not in RESIZE_KERNELS:
+        raise HpbenchError(f"resize kernel {kernel!r}: one of {', '.join(RESIZE_KERNELS)}")
+    return kernel
 
 
 def _scale(image: np.ndarray, width: int, height: int, kernel: str) -> np.ndarray:

@@ -70,12 +70,13 @@ class HeadPoseDataset(Dataset):
     augmentation whatever the worker count; an item says whether it was mirrored (``flipped``).
     ``pad`` > 0 gives crops of input_size + 2·pad pixels (convolutional ensembles). ``fallback`` marks
     the samples on their dataset's reference box because ``box_source`` had none for them.
+    ``degrade`` (hpbench.data.perturb.Degradation) changes each cut crop (sensitivity reports).
     ``crops`` (hpbench.data.crop_cache.CachedCrops) holds the crops already cut, where they are cached.
     """
 
     def __init__(self, data: HPFile | str | Path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
                  preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0,
-                 fallback: np.ndarray | None = None, box_source: str = ""):
+                 fallback: np.ndarray | None = None, box_source: str = "", degrade=None):
         self.data = data if isinstance(data, HPFile) else HPFile(data)
         self.indices = np.asarray(indices, dtype=np.intp)
         self.boxes = np.asarray(boxes, dtype=np.float64)
@@ -88,6 +89,7 @@ class HeadPoseDataset(Dataset):
         self.ypr = self.data.ypr[self.indices].astype(np.float32)
         self.fallback = np.zeros(len(self.indices), bool) if fallback is None else np.asarray(fallback, bool)
         self.box_source = box_source
+        self.degrade = degrade  # hpbench.data.perturb.Degradation of the cut crop, or None
         self.crops = None
 
     @property
@@ -113,8 +115,9 @@ class HeadPoseDataset(Dataset):
         index, size = self.indices[position], self.preprocessing.input_size
         box = expand_box(self.boxes[position], size, self.pad) if self.pad else self.boxes[position]
         try:
-            return crop_image(self.data.image(index), box, self.crop, self.crop_size,
+            crop = crop_image(self.data.image(index), box, self.crop, self.crop_size,
                               self.preprocessing.resize_kernel, rng)
+            return self.degrade.apply(crop) if self.degrade is not None else crop
         except ValueError as err:
             raise HpbenchError(f"{self.data.path}: sample {self.data.keys[index]}: {err}") from None
 
@@ -134,14 +137,15 @@ MISSING_FACE_RULES = ("fallback", "refuse")
 
 def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessing(), boxes: str | None = None,
                 missing_face: str = "fallback", augment=None, seed: int = 0, pad: int = 0, cache: bool = False,
-                workers: int = 0, progress: bool = True) -> HeadPoseDataset:
+                workers: int = 0, progress: bool = True, box_change=None, degrade=None) -> HeadPoseDataset:
     """The Dataset of one protocol selection (hpbench.protocols.Selection), its boxes resolved.
 
     ``boxes`` replaces the entry's box source: a source name, or "reference" for the dataset's own
     box. ``missing_face`` is the protocol's rule for a sample without its preferred box: "fallback"
     (the reference box, counted in ``dataset.fallback``) or "refuse" (an error naming the samples).
     ``cache`` reads the crops from the crop cache (built with ``workers`` if missing) where the crop
-    rule draws nothing at random.
+    rule draws nothing at random. ``box_change`` and ``degrade`` (hpbench.data.perturb) change the
+    boxes and the crops, one controlled change at a time.
     """
     if missing_face not in MISSING_FACE_RULES:
         raise HpbenchError(f"missing_face {missing_face!r}: one of {', '.join(MISSING_FACE_RULES)}")
@@ -152,8 +156,10 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
         keys = selection.data.keys[selection.indices][fallback]
         raise HpbenchError(f"{selection.data.path}: {int(fallback.sum())} selected samples have no '{source}' box "
                            f"(e.g. {', '.join(map(str, keys[:3]))}) and the protocol refuses a fallback")
+    if box_change is not None:
+        resolved = box_change.apply(resolved)
     dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
-                              fallback, source)
+                              fallback, source, degrade)
     if cache:
         dataset.crops = cached_crops(dataset, selection.content_sha256, workers, progress)
     return dataset

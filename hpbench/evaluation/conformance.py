@@ -27,6 +27,8 @@ def conformance(record: ResultRecord, spec) -> list[str]:
     if measured.sha256 and measured.version == spec.version and measured.sha256 != spec.sha256:
         reasons.append(f"measured under another protocol file named {spec.name} v{spec.version} (its content "
                        f"{measured.sha256[:12]}… is not the bundled one's, {spec.sha256[:12]}…)")
+    if settings.changes:
+        reasons.append("inputs changed on purpose: " + ", ".join(f"{k} {v}" for k, v in settings.changes.items()))
     if settings.crop != spec.crop:
         reasons.append(f"crop {settings.crop} (the protocol's: {spec.crop})")
     if settings.input_size != spec.input_size:

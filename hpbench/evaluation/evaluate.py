@@ -55,7 +55,8 @@ class Evaluation:
 
 def evaluate(model, protocol, data_dir="data", arch=None, convention=None, trust=False, device=None, batch_size=64,
              workers=2, boxes=None, crop=None, ensemble=None, progress=True, cache=True, model_preprocessing=False,
-             override_convention=False, decode=None, forward_timeout=None, preprocessing=None) -> Evaluation:
+             override_convention=False, decode=None, forward_timeout=None, preprocessing=None, input_size=None,
+             resize_kernel=None, swap_channels=False, box_change=None, degrade=None) -> Evaluation:
     """Score a model on the protocol's test split, with the protocol's crop rule and input size
     (``model_preprocessing``: the ones the model file records; ``crop``: another rule) and the model's
     normalisation. ``model``: a model file (hpbench.models.loading.FORMATS), a torch module or a
@@ -64,9 +65,12 @@ def evaluate(model, protocol, data_dir="data", arch=None, convention=None, trust
     ("p=15,s=5" or an EnsembleSpec) scores an RvC model as KD's convolutional ensemble. ``cache``:
     crops from the crop cache where the crop rule allows it (hpbench.data.crop_cache); the scores are
     the same either way. ``decode`` (body pose): "parabola" (the default) or "argmax", how belief maps
-    become joints. An option the protocol's task does not take is an error."""
+    become joints. ``input_size``, ``resize_kernel``, ``swap_channels``, ``box_change`` and ``degrade``
+    change one choice on purpose (hpbench.evaluation.sensitivity; recorded as ``evaluation.changes``, and
+    the leaderboard shows such a record apart). An option the protocol's task does not take is an error."""
     options = EvaluationOptions(crop, boxes, EnsembleSpec.parse(ensemble) if isinstance(ensemble, str) else ensemble,
-                                model_preprocessing, decode, cache)
+                                model_preprocessing, decode, cache, input_size, resize_kernel, swap_channels,
+                                box_change, degrade)
     workers = capped_workers(workers) if workers else 0
     protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     task = TASKS.get(protocol.task)

@@ -65,6 +65,7 @@ class EvaluationSettings:
     preprocessing: str = "protocol"  # crop rule and input size: the protocol's, or (--model-preprocessing) the model's
     convention_overridden: bool = False  # --override-convention: the outputs read otherwise than the file records
     decode: str | None = None  # body pose: belief maps to joints by "parabola" (sub-cell) or "argmax"; None for head pose
+    changes: dict | None = None  # controlled changes of the inputs (hpbench.tasks.EvaluationOptions.changes)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class ResultRecord:
     date: str
     results: dict[str, DatasetResult]
     record_format: int = RECORD_FORMAT
+    sensitivity: dict | None = None  # hpbench.evaluation.sensitivity: the metric under controlled changes
 
     def __post_init__(self):
         self.read_as: dict | None = None  # an older format's content, as read: written back unchanged
@@ -291,6 +293,25 @@ def _value_problems(record: "ResultRecord") -> list[str]:
         if result.keys_sha256 and not SHA256.fullmatch(result.keys_sha256):
             problems.append(f"'{where}.keys_sha256' is not a sha256")
     problems += [f"no 'environment.{k}'" for k in ("hpbench_version", "code_commit") if k not in record.environment]
+    problems += _spread_problems(record)
+    return problems
+
+
+def _spread_problems(record: "ResultRecord") -> list[str]:
+    """A sensitivity section's spreads reach the leaderboard: per test set and group two finite numbers."""
+    spread = (record.sensitivity or {}).get("spread", {})
+    if not isinstance(spread, dict):
+        return ["'sensitivity.spread' is not a JSON object"]
+    problems = []
+    for dataset, groups in spread.items():
+        if dataset not in record.results or not isinstance(groups, dict):
+            problems.append(f"'sensitivity.spread.{str(dataset)[:40]}' is not a test set's spreads")
+            continue
+        problems += [f"'sensitivity.spread.{dataset}.{str(group)[:40]}' is not [low, high] finite numbers"
+                     for group, pair in groups.items()
+                     if not (isinstance(pair, list) and len(pair) == 2 and all(
+                         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
+                             and pair[0] <= pair[1])]
     return problems
 
 

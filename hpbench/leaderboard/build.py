@@ -28,7 +28,9 @@ def build_files(folder: Path | None = None) -> dict[str, bytes]:
                 "CI rebuilds and compares. MAE in degrees, no angle wrapping; **bold**: the best value in its column "
                 "of the ranked table. A row measured another way than its protocol says (another crop, input size, "
                 "box source or test set, dropped samples, a wrapped error) or under an older protocol version "
-                "(stale) is shown apart with the reason, never ranked.", ""]
+                "(stale) is shown apart with the reason, never ranked. Where a reproduced row's record holds a sensitivity "
+                "report (`hpbench sensitivity`), its score is followed by the range it takes over box sources, box "
+                "scales and shifts and crop rules.", ""]
     for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name, bundled=True).synthetic, name)):
         files[f"{protocol}.csv"] = protocol_csv(protocol, by_protocol[protocol]).encode()
         files[f"{protocol}.png"] = protocol_chart(protocol, by_protocol[protocol])

@@ -83,7 +83,10 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
         for column in columns:
             value = row.results.get(column[0], {}).get(column[1])
             text = number(value)
-            out.append(f"**{text}**" if bold and value is not None and value == best[column] else text)
+            text = f"**{text}**" if bold and value is not None and value == best[column] else text
+            if column[1] == board.primary.board and column[0] in row.spread:  # a sensitivity report's spread
+                text += " ({}–{})".format(*(number(v) for v in row.spread[column[0]]))
+            out.append(text)
         counts = [number(row.results.get(d, {}).get("n_eval")) for d in datasets]
         size = [" · ".join(number(v, 3) or "—" for v in (row.params_m, row.gflops, row.memory_mb))] if sized else []
         return out + ["/".join(c or "—" for c in counts), _md(row.box_source) or "—"] + size

@@ -17,6 +17,7 @@ from hpbench.tasks import TASKS
 from hpbench.yamlfiles import read_yaml
 
 
+SPREAD_GROUP = "box and crop"  # the sensitivity group whose spread the README shows beside a score
 PREDICTIONS_NOTE = "scored from a predictions file: its crop, input size and boxes are its producer's to keep"
 
 
@@ -45,6 +46,8 @@ class Row:
     variant: str = ""  # what distinguishes a method's rows: flag point, pretext task, pre-training …
     note: str = ""
     keys_sha256: dict[str, str] = field(default_factory=dict)  # a record's test key lists, per dataset
+    spread: dict[str, list[float]] = field(default_factory=dict)  # sensitivity: per dataset, low and high over
+    # box sources, scales, shifts and crops (hpbench.evaluation.sensitivity)
 
     def rank_value(self, datasets: list[str], board: "Board") -> tuple[float, float]:
         """The sort key: the board's primary value on the first test set that has it (negated where
@@ -151,6 +154,8 @@ def load_records(folder: Path) -> list[Row]:
             hpbench_version=record.environment["hpbench_version"], code_commit=record.environment["code_commit"],
             weights_sha256=model.sha256, date=record.date, reference=path.name, note="; ".join(notes),
             keys_sha256={d: r.keys_sha256 for d, r in record.results.items()},
+            spread={d: groups[SPREAD_GROUP] for d, groups in (record.sensitivity or {}).get("spread", {}).items()
+                    if SPREAD_GROUP in groups},
         ))
     by_protocol: dict[str, list[Row]] = {}
     for row in rows:

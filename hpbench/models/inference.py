@@ -77,7 +77,7 @@ def gflops(predict: Callable[[torch.Tensor], torch.Tensor], input_size: int, dev
     try:
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             predict(torch.zeros(1, 3, input_size, input_size, device=device))
-    except RuntimeError:
+    except (RuntimeError, ValueError):  # a model that refuses one image (BatchNorm in training mode) counts nothing
         return None
     total = counter.get_total_flops()
     return round(total / 1e9, 3) if total else None

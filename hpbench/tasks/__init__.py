@@ -22,6 +22,9 @@ from hpbench.registry import Registry
 logger = logging.getLogger(__name__)
 
 
+CHANGES = ("input_size", "resize_kernel", "swap_channels", "box_change", "degrade")
+
+
 @dataclass(frozen=True)
 class EvaluationOptions:
     """What a user may change about an evaluation (each recorded); a task names the ones it takes."""
@@ -32,11 +35,23 @@ class EvaluationOptions:
     model_preprocessing: bool = False  # crop rule and input size as the model file records them
     decode: str | None = None  # belief maps to joints: "parabola" or "argmax"
     cache: bool = True  # crops from the crop cache where the crop rule allows it
+    # one controlled change at a time (hpbench.evaluation.sensitivity), recorded as ``changes``
+    input_size: int | None = None  # another input size than the protocol's
+    resize_kernel: str | None = None  # another resize kernel than the model's
+    swap_channels: bool = False  # the model fed BGR for RGB (or the other way)
+    box_change: Any = None  # hpbench.data.perturb.BoxChange
+    degrade: Any = None  # hpbench.data.perturb.Degradation
 
     def given(self) -> list[str]:
         """The options set to something else than their default (``cache`` aside: it changes no number)."""
-        return [name for name in ("crop", "boxes", "ensemble", "model_preprocessing", "decode")
+        return [name for name in ("crop", "boxes", "ensemble", "model_preprocessing", "decode", *CHANGES)
                 if getattr(self, name) not in (None, False)]
+
+    def changes(self) -> dict[str, Any] | None:
+        """The controlled changes given, as a record keeps them (None: none)."""
+        made = {name: getattr(self, name) for name in CHANGES if getattr(self, name) not in (None, False)}
+        return {name: value if isinstance(value, (int, str, bool)) else str(value) for name, value in made.items()} \
+            or None
 
 
 @dataclass

@@ -9,12 +9,13 @@ true angle and the worst predictions with their axes.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import torch
 
+from hpbench.data.crops import checked_kernel
 from hpbench.data.headpose import MISSING_FACE_RULES, HeadPoseDataset, dataset_for, resolve_boxes
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.analysis import (
@@ -31,7 +32,7 @@ from hpbench.models.ensemble import EnsemblePredictor
 from hpbench.models.inference import run_model
 from hpbench.pose import get_convention
 from hpbench.protocols import Protocol, Selection
-from hpbench.tasks import EvaluationOptions, Setup, Task, register_task
+from hpbench.tasks import CHANGES, EvaluationOptions, Setup, Task, register_task
 from hpbench.training.headpose import head_pose_run
 
 
@@ -81,20 +82,25 @@ class HeadPose(Task):
     missing_face = MISSING_FACE_RULES
     angle_filter = True
     file_convention = "hpbench"
-    options = ("crop", "boxes", "ensemble", "model_preprocessing")
+    options = ("crop", "boxes", "ensemble", "model_preprocessing", *CHANGES)
     counts = (Column("evaluated", "n_eval", "n", 0), Column("fallback", "n_fallback", "fallback", 0))
     kept = metric_columns(["geodesic"])  # reported tables give it beside the MAE
 
     def setup(self, model, protocol: Protocol, options: EvaluationOptions) -> Setup:
         spec = options.ensemble
-        preprocessing = model.preprocessing_for(protocol.input_size, own=options.model_preprocessing)
+        preprocessing = model.preprocessing_for(options.input_size or protocol.input_size,
+                                                own=options.model_preprocessing)
+        if options.resize_kernel:
+            preprocessing = replace(preprocessing, resize_kernel=checked_kernel(options.resize_kernel))
+        if options.swap_channels:
+            preprocessing = replace(preprocessing, colour="bgr" if preprocessing.colour == "rgb" else "rgb")
         crop = options.crop or (model.crop if options.model_preprocessing else None) or protocol.crop
         predict = EnsemblePredictor(model.module, spec) if spec else model.predict
         ensemble = {"pad": spec.pad, "stride": spec.stride, "crops": spec.size} if spec else None
         return Setup(preprocessing, crop, AnglePredictor(predict, model.convention),
                      {"boxes": options.boxes or "protocol", "ensemble": ensemble,
                       "preprocessing": "model" if options.model_preprocessing else "protocol",
-                      "convention_overridden": model.convention_overridden})
+                      "convention_overridden": model.convention_overridden, "changes": options.changes()})
 
     def predictor(self, module, convention: str = "hpbench") -> AnglePredictor:
         return AnglePredictor(module.predict, convention)
@@ -103,7 +109,8 @@ class HeadPose(Task):
                 workers: int = 0, progress: bool = True) -> HeadPoseDataset:
         pad = options.ensemble.pad if options.ensemble else 0
         return dataset_for(selection, setup.crop, setup.preprocessing, options.boxes, protocol.missing_face, pad=pad,
-                           cache=options.cache, workers=workers, progress=progress)
+                           cache=options.cache, workers=workers, progress=progress, box_change=options.box_change,
+                           degrade=options.degrade)
 
     def predict(self, dataset: HeadPoseDataset, selection: Selection, predictor: AnglePredictor, device: str,
                 batch_size: int, workers: int, progress: bool = True) -> HeadPredictions:
