@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from recording import record
-from samples import prepared_sample
+from samples import aflw2000_protocol, prepared_sample
 
 import hpbench
 from hpbench.cli import main as cli
@@ -49,12 +48,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
     data = prepared_sample("aflw2000", args.n, args.work)
-    protocol = args.work / "api-protocol.yaml"
-    protocol.write_text(yaml.safe_dump({
-        "name": "api-bench", "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd", "input_size": 64,
-        "metrics": ["mae", "geodesic"], "changelog": [{"version": 1}],
-        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
-    }))
+    protocol = aflw2000_protocol(args.work, "api-bench", 64, ("mae", "geodesic"))
     torch.manual_seed(0)
     model = create_model("hopenet.resnet18", input_size=64).eval()
     checkpoint = Checkpoint.of_model(model).save(args.work / "api-hopenet.pt")

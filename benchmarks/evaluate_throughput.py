@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from recording import record
-from samples import prepared_sample
+from samples import aflw2000_protocol, prepared_sample
 
 from hpbench.evaluation.evaluate import evaluate
 from hpbench.format import check_before_use
@@ -32,12 +31,7 @@ def main() -> None:
     data = prepared_sample("aflw2000", args.n, args.work)
     weights = args.work / "kd_student_resnet18.pth"
     torch.save(create_model("kd_student.resnet18").state_dict(), weights)
-    protocol = args.work / "bench-protocol.yaml"
-    protocol.write_text(yaml.safe_dump({
-        "name": "bench", "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd", "input_size": 224,
-        "metrics": ["mae"], "changelog": [{"version": 1}],
-        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
-    }))
+    protocol = aflw2000_protocol(args.work, "bench", 224)
     results = {"machine": platform.machine(), "torch_threads": torch.get_num_threads(), "n": args.n, "runs": {}}
     os.environ["HPBENCH_CACHE"] = tempfile.mkdtemp()  # a cache that has not seen the file
     check = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import yaml
+
 from hpbench.converters.prepare import prepare
 from hpbench.synth.writers import write_sample
 
@@ -18,3 +20,14 @@ def prepared_sample(dataset: str, n: int, work: Path, seed: int = 0) -> Path:
         shutil.rmtree(data, ignore_errors=True)
         prepare(dataset, raw, data, progress=False)
     return data
+
+
+def aflw2000_protocol(work: Path, name: str, input_size: int, metrics: tuple[str, ...] = ("mae",)) -> Path:
+    """A protocol file that scores every AFLW2000 sample inside ±99° on its landmark box, kd crop."""
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd",
+        "input_size": input_size, "metrics": list(metrics), "changelog": [{"version": 1}],
+        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
+    }))
+    return path

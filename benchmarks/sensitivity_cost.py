@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 from recording import record
-from samples import prepared_sample
+from samples import aflw2000_protocol, prepared_sample
 
 import hpbench
 from hpbench.models import create_model
@@ -29,12 +28,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/hpbench-bench"))
     args = parser.parse_args()
     data = prepared_sample("aflw2000", args.n, args.work)
-    protocol = args.work / "sensitivity-protocol.yaml"
-    protocol.write_text(yaml.safe_dump({
-        "name": "sensitivity-bench", "version": 1, "task": "headpose", "filter": {"limit": 99}, "crop": "kd",
-        "input_size": 224, "metrics": ["mae"], "changelog": [{"version": 1}],
-        "splits": {"test": [{"dataset": "aflw2000", "select": "all", "boxes": "landmarks", "reference": "landmarks"}]},
-    }))
+    protocol = aflw2000_protocol(args.work, "sensitivity-bench", 224)
     os.environ["HPBENCH_CACHE"] = tempfile.mkdtemp()  # a crop cache that has seen nothing
     torch.manual_seed(0)
     model = create_model("kd_student.resnet18")
