@@ -175,6 +175,8 @@ def _evaluate(commands) -> None:
                           "digits of the model file's sha256)")
     evaluate.add_argument("--record", nargs="?", const="", metavar="DIR",
                           help="also add the record to the leaderboard's results (default: leaderboards/results/)")
+    evaluate.add_argument("--bench", action="store_true", help="also measure latency, throughput and peak memory at "
+                          "the input size scored (hpbench bench) and keep them in the record's speed section")
     evaluate.add_argument("--forward-timeout", type=_positive_float, metavar="S",
                           help="an untrusted TorchScript file's forward pass may take S seconds a batch before the "
                           "run is stopped (default: 300)")
@@ -343,6 +345,43 @@ def _sensitivity(commands) -> None:
                              help="also add the record to the leaderboard's results (its spread is shown there)")
 
 
+def _bench(commands) -> None:
+    bench = _command(commands, "bench", "hpbench.commands.bench:run",
+                     "latency, throughput, peak memory and size of a model, measured (torch, and onnxruntime "
+                     "through an ONNX export whose parity holds)", "hpbench bench runs/kd-p1/model.pt --protocol 1")
+    bench.add_argument("model", help="any model evaluate reads (see: hpbench evaluate --help)")
+    bench.add_argument("--protocol", help="take the input size from this protocol")
+    bench.add_argument("--input-size", type=_positive_int, help="input size (default: the protocol's, else the "
+                       "model's own, else 224)")
+    bench.add_argument("--batch", type=_positive_int, default=32, help="the throughput batch (default: 32)")
+    bench.add_argument("--repeats", type=_positive_int, default=20, help="timed passes per run (default: 20)")
+    bench.add_argument("--warmup", type=_count, default=3, help="untimed passes first (default: 3)")
+    bench.add_argument("--no-onnx", dest="onnx", action="store_false", help="time PyTorch only")
+    bench.add_argument("--arch", help="architecture of a bare state dict or Keras file")
+    bench.add_argument("--convention", help="pose convention of the model's outputs")
+    _trust_option(bench, "the model")
+    bench.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    bench.add_argument("--out", help="write the speed section as JSON here")
+
+
+def _export(commands) -> None:
+    export = _command(commands, "export", "hpbench.commands.export:run",
+                      "a model as an ONNX graph with its sidecar, written only when onnxruntime predicts what torch "
+                      "does", "hpbench export runs/kd-p1/model.pt --onnx kd.onnx --protocol 1 --data data")
+    export.add_argument("model", help="any model evaluate reads but an ONNX file (see: hpbench evaluate --help)")
+    export.add_argument("--onnx", required=True, help="the graph to write (its sidecar: ONNX.json)")
+    export.add_argument("--protocol", help="also check parity on this protocol's test crops (and take its input size)")
+    export.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
+    export.add_argument("--input-size", type=_positive_int, help="input size (default: the protocol's, else the "
+                        "model's own, else 224)")
+    export.add_argument("--tolerance", type=_positive_float, help="the largest difference allowed, in the outputs' "
+                        "unit (default: 0.001)")
+    export.add_argument("--arch", help="architecture of a bare state dict or Keras file")
+    export.add_argument("--convention", help="pose convention of the model's outputs")
+    _trust_option(export, "the model")
+    _workers_option(export)
+
+
 def _compare(commands) -> None:
     compare = _command(commands, "compare", "hpbench.commands.compare:run",
                        "result records side by side, with what each was measured on and whether it conforms",
@@ -373,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
                "hpbench COMMAND --help describes each command.")
     parser.add_argument("--version", action="version", version=f"hpbench {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _score, _sensitivity, _compare, _train, _search, _demo, _leaderboard,
+    for add in (_synth, _prepare, _verify, _protocols, _evaluate, _score, _sensitivity, _bench, _export, _compare, _train, _search, _demo, _leaderboard,
                 _detector, _bboxes, _models):
         add(commands)
     return parser

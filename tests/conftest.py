@@ -22,6 +22,7 @@ import pytest
 
 from hpbench.cli import main
 from hpbench.converters import CONVERTERS
+from hpbench.models import list_models
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = Path(__file__).parent / "assets" / "yolov5n-synthetic-wider.pt"  # YOLOv5n on synthetic WIDER (its .json)
@@ -37,6 +38,15 @@ def real_samples() -> Path:
     if not folder.is_dir():
         pytest.skip(f"real dataset samples not found at {folder} (set HPBENCH_REAL_SAMPLES)")
     return folder
+
+
+def one_per_family() -> list[str]:
+    """One registered architecture per model family (its ResNet-18 where it has one), head pose and body
+    pose alike; the searched head is left out (it is built from a search)."""
+    chosen: dict[str, str] = {}
+    for name in sorted(list_models(), key=lambda n: (not n.endswith("resnet18"), n)):
+        chosen.setdefault(name.split(".")[0], name)
+    return [name for family, name in sorted(chosen.items()) if family != "searched"]
 
 
 @contextmanager

@@ -138,6 +138,8 @@ def test_relabelling_finds_the_synthetic_heads(relabelled):
             for i, key in enumerate(data.keys)]
     print(f"detected with IoU ≥ 0.5 against the true head box: {np.mean(good):.1%}; {summary}")
     assert np.mean(good) >= 0.95
+    speed = summary["speed"]  # the detector's own images/s, apart from the model's (issue: speed as results)
+    assert speed["images"] == len(data) and 0 < speed["images_per_s"] <= speed["detector_images_per_s"]
     assert set(status) <= {"detected", "fallback"} and len(status) == len(records)  # nothing dropped
     fallback = status == "fallback"
     np.testing.assert_array_equal(data.box("yolo")[fallback], data.box("landmarks")[fallback])

@@ -14,23 +14,16 @@ import pytest
 import torch
 
 from hpbench.errors import HpbenchError
-from hpbench.models import create_model, list_models
+from hpbench.models import create_model
 from hpbench.models.loading import load_model
 from hpbench.models.torchscript import PURE_OPS, Predicting, archive_problem, save_torchscript
+from tests.conftest import one_per_family
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _families() -> list[str]:
-    """One architecture per family (its ResNet-18 where it has one), head pose and body pose alike."""
-    chosen: dict[str, str] = {}
-    for name in sorted(list_models(), key=lambda n: (not n.endswith("resnet18"), n)):
-        chosen.setdefault(name.split(".")[0], name)
-    return [name for family, name in sorted(chosen.items()) if family != "searched"]  # built from a search
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", _families())
+@pytest.mark.parametrize("arch", one_per_family())
 def test_every_family_exported_by_hpbench_runs_untrusted(arch, tmp_path):
     model = create_model(arch).eval()
     size = 64

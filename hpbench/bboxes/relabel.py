@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import logging
+import time
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -177,9 +178,13 @@ def _relabel(data: HPFile, dataset: str, detector: Detector, reference_source: s
             tqdm(total=len(data), initial=len(data) - len(todo), unit="img", desc=f"relabel {dataset}",
                  disable=not progress) as bar:
         out = csv.writer(handle, lineterminator="\n")
+        detecting, started = 0.0, time.perf_counter()
         for start in range(0, len(todo), batch_size):
             batch = todo[start:start + batch_size]
-            detections = detector([data.image(i) for i in batch])
+            images = [data.image(i) for i in batch]
+            tick = time.perf_counter()
+            detections = detector(images)
+            detecting += time.perf_counter() - tick
             for i, (boxes, scores) in zip(batch, detections):
                 centre = centres[i] if centres is not None else None
                 face = choose_face(boxes, scores, reference[i], centre, min_iou)
@@ -187,6 +192,7 @@ def _relabel(data: HPFile, dataset: str, detector: Detector, reference_source: s
                               face.status, *(repr(float(v)) for v in face.rejected)])
             handle.flush()
             bar.update(len(batch))
+        seconds = time.perf_counter() - started
     rows = _read_journal(journal, settings, data, reference)
     if len(rows) != len(data):  # the rows just written are refused: a detector's box beyond the rules
         raise HpbenchError(f"{journal}: {len(data) - len(rows)} samples have no valid row after the run; the "
@@ -205,5 +211,7 @@ def _relabel(data: HPFile, dataset: str, detector: Detector, reference_source: s
     journal.unlink()
     counts = Counter(status)
     detected = np.array([s == "detected" for s in status])
-    return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(data.path),
+    speed = {"images": len(todo), "detector_images_per_s": round(len(todo) / detecting, 2) if detecting else None,
+             "images_per_s": round(len(todo) / seconds, 2) if seconds and todo else None}
+    return {"dataset": dataset, "counts": dict(counts), "csv": str(csv_path), "file": str(data.path), "speed": speed,
             "mean_iou_ref": float(np.nanmean(overlap[detected])) if detected.any() else float("nan")}

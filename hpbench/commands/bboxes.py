@@ -22,6 +22,10 @@ def relabel_boxes(dataset: str, weights, data="data", out=None, batch: int = 16,
     counts = ", ".join(f"{k} {v:,}" for k, v in sorted(summary["counts"].items()))
     print(f"{dataset}: {counts}; mean IoU with the reference box {summary['mean_iou_ref']:.3f}")
     print(f"box file: {summary['csv']}\nwritten into: {summary['file']} (bbox/{SOURCE})")
+    speed = summary["speed"]
+    if speed["images_per_s"]:  # the detector's time apart: model + detector is the sum of two measured numbers
+        print(f"speed: {speed['images']:,} images at {speed['images_per_s']:.1f} images/s, the detector alone "
+              f"{speed['detector_images_per_s']:.1f} images/s")
     return 0
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.conformance import verdict
 from hpbench.evaluation.evaluate import evaluate
+from hpbench.evaluation.speed import bench_section
 from hpbench.evaluation.records import ResultRecord
 from hpbench.evaluation.report import results_table
 from hpbench.leaderboard.rows import leaderboards_dir
+from hpbench.models.speed import speed_table
 from hpbench.protocols import Protocol, file_protocol, load_protocol
 
 
@@ -23,8 +25,13 @@ def run(model: str, protocol: str | None = None, test: str | None = None, out: s
             raise HpbenchError("--record ranks a record under its protocol; a --test file has none")
         protocol, options["data_dir"] = file_protocol(test, options.pop("boxes", None))
     save_predictions, analysis = options.pop("save_predictions", None), options.pop("analysis", None)
+    timed = options.pop("bench", False)
     evaluation = evaluate(model, protocol, **options)
     result = evaluation.record
+    if timed:  # the speed section at the input size scored, on the device scored
+        result.speed = bench_section(model, input_size=result.evaluation.input_size, device=result.evaluation.device,
+                                     **{k: options[k] for k in ("arch", "convention", "trust") if k in options})
+        print(speed_table(result.speed))
     if analysis:
         evaluation.draw(analysis)
     report(result, protocol if isinstance(protocol, Protocol) else load_protocol(protocol), out, record)

@@ -91,6 +91,7 @@ class ResultRecord:
     results: dict[str, DatasetResult]
     record_format: int = RECORD_FORMAT
     sensitivity: dict | None = None  # hpbench.evaluation.sensitivity: the metric under controlled changes
+    speed: dict | None = None  # hpbench.models.speed: latency, throughput, memory, measured (evaluate --bench)
 
     def __post_init__(self):
         self.read_as: dict | None = None  # an older format's content, as read: written back unchanged
@@ -293,7 +294,7 @@ def _value_problems(record: "ResultRecord") -> list[str]:
         if result.keys_sha256 and not SHA256.fullmatch(result.keys_sha256):
             problems.append(f"'{where}.keys_sha256' is not a sha256")
     problems += [f"no 'environment.{k}'" for k in ("hpbench_version", "code_commit") if k not in record.environment]
-    problems += _spread_problems(record)
+    problems += _spread_problems(record) + _speed_problems(record)
     return problems
 
 
@@ -312,6 +313,20 @@ def _spread_problems(record: "ResultRecord") -> list[str]:
                      if not (isinstance(pair, list) and len(pair) == 2 and all(
                          isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pair)
                              and pair[0] <= pair[1])]
+    return problems
+
+
+def _speed_problems(record: "ResultRecord") -> list[str]:
+    """A speed section's runs reach the leaderboard: each a list entry with finite, non-negative times."""
+    runs = (record.speed or {}).get("runs", [])
+    if not isinstance(runs, list):
+        return ["'speed.runs' is not a JSON list"]
+    problems = []
+    for number, run in enumerate(runs):
+        if not isinstance(run, dict) or not all(
+                isinstance(run.get(k), (int, float)) and not isinstance(run.get(k), bool) and math.isfinite(run[k])
+                and run[k] >= 0 for k in ("median_ms", "p90_ms", "images_per_s", "batch")):
+            problems.append(f"'speed.runs[{number}]' has no finite, non-negative median_ms, p90_ms, images_per_s, batch")
     return problems
 
 

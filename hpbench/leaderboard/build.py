@@ -7,7 +7,7 @@ import difflib
 from pathlib import Path
 
 from hpbench.io import write_bytes_atomic
-from hpbench.leaderboard.chart import protocol_chart
+from hpbench.leaderboard.chart import protocol_chart, speed_chart
 from hpbench.leaderboard.render import protocol_csv, protocol_markdown
 from hpbench.leaderboard.rows import Row, leaderboards_dir, load_records, load_reported
 from hpbench.paths import output_path
@@ -34,7 +34,10 @@ def build_files(folder: Path | None = None) -> dict[str, bytes]:
     for protocol in sorted(by_protocol, key=lambda name: (load_protocol(name, bundled=True).synthetic, name)):
         files[f"{protocol}.csv"] = protocol_csv(protocol, by_protocol[protocol]).encode()
         files[f"{protocol}.png"] = protocol_chart(protocol, by_protocol[protocol])
-        sections.append(protocol_markdown(protocol, by_protocol[protocol]))
+        speed = speed_chart(protocol, by_protocol[protocol])
+        if speed is not None:
+            files[f"{protocol}-speed.png"] = speed
+        sections.append(protocol_markdown(protocol, by_protocol[protocol], speed is not None))
     files["README.md"] = "\n".join(sections).encode()
     return files
 

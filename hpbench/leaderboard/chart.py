@@ -77,3 +77,52 @@ def protocol_chart(protocol: str, rows: list[Row]) -> bytes:
     figure.savefig(buffer, format="png", metadata={"Software": f"matplotlib {matplotlib.__version__}"})
     plt.close(figure)
     return buffer.getvalue()
+
+
+def pareto(points: list[tuple[float, float]], higher_is_better: bool) -> list[int]:
+    """The indices of the points no other point beats on both latency (lower) and score: the front."""
+    def beats(a, b):
+        better = a[1] >= b[1] if higher_is_better else a[1] <= b[1]
+        strictly = a[1] > b[1] if higher_is_better else a[1] < b[1]
+        return a[0] <= b[0] and better and (a[0] < b[0] or strictly)
+
+    return [i for i, p in enumerate(points) if not any(beats(q, p) for j, q in enumerate(points) if j != i)]
+
+
+def speed_chart(protocol: str, rows: list[Row]) -> bytes | None:
+    """The primary metric on the first test set against measured batch-1 latency, one marker per machine
+    (rows measured on different machines are never compared: each has its own Pareto front, drawn as a
+    line); None where no row has a latency."""
+    timed = [r for r in rows if r.latency]
+    datasets, board = datasets_of(protocol), board_for(protocol)
+    points = [(r, r.results.get(datasets[0], {}).get(board.primary.board)) for r in timed]
+    points = [(r, v) for r, v in points if v is not None]
+    if not points:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 5), dpi=100)
+    machines = sorted({r.latency[1] for r, _ in points})
+    markers = "osD^v<>"
+    for k, machine in enumerate(machines):
+        mine = [(r, v) for r, v in points if r.latency[1] == machine]
+        xy = [(r.latency[0], v) for r, v in mine]
+        axis.scatter(*zip(*xy), marker=markers[k % len(markers)], label=machine.replace("$", r"\$"))
+        for (r, v), (x, y) in zip(mine, xy):
+            axis.annotate(named(r).replace("$", r"\$"), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        front = sorted(xy[i] for i in pareto(xy, board.primary.higher_is_better))
+        axis.plot(*zip(*front), linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_xlabel("batch-1 latency, ms (measured; log scale)")
+    better = "higher" if board.primary.higher_is_better else "lower"
+    axis.set_ylabel(f"{datasets[0]} {board.primary.header} ({better} is better)")
+    axis.set_title(f"{protocol}: accuracy against measured latency, one front per machine", fontsize=10)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": f"matplotlib {matplotlib.__version__}"})
+    plt.close(figure)
+    return buffer.getvalue()

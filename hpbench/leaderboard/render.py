@@ -57,9 +57,10 @@ def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def protocol_markdown(protocol: str, rows: list[Row]) -> str:
+def protocol_markdown(protocol: str, rows: list[Row], speed_chart: bool = False) -> str:
     """The protocol's section: the ranked table (comparable, current rows; the best value of each
-    column in bold), then the rows shown apart with the reason each cannot be ranked."""
+    column in bold), then the rows shown apart with the reason each cannot be ranked; ``speed_chart``: the
+    protocol has an accuracy-against-latency picture too."""
     from tabulate import tabulate
 
     spec, board = load_protocol(protocol, bundled=True), board_for(protocol)
@@ -77,6 +78,8 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
     headers = ["model", "source"] + [f"{d} {c.header}" for d in datasets for c in board.columns]
     headers += ["n", "boxes"]
     headers += ["M params · GFLOPs · MB"] if sized else []
+    timed = any(r.latency for r in rows)  # records of evaluate --bench: measured, on the machine named
+    headers += ["batch-1 ms (measured on)"] if timed else []
 
     def cells(row: Row, bold: bool) -> list[str]:
         out = []
@@ -89,7 +92,8 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
             out.append(text)
         counts = [number(row.results.get(d, {}).get("n_eval")) for d in datasets]
         size = [" · ".join(number(v, 3) or "—" for v in (row.params_m, row.gflops, row.memory_mb))] if sized else []
-        return out + ["/".join(c or "—" for c in counts), _md(row.box_source) or "—"] + size
+        speed = [f"{row.latency[0]:.2f} ({_md(row.latency[1])})" if row.latency else "—"] if timed else []
+        return out + ["/".join(c or "—" for c in counts), _md(row.box_source) or "—"] + size + speed
 
     table, footnotes = [], []
     for row in first:
@@ -109,4 +113,5 @@ def protocol_markdown(protocol: str, rows: list[Row]) -> str:
                   _md(row.note) or "not comparable"] for row in apart]
         lines.append(tabulate(table, headers=headers + ["why"], tablefmt="github", disable_numparse=True))
     lines += ["", f"![{spec.name}]({spec.name}.png)", ""]
+    lines += [f"![{spec.name}: accuracy against measured latency]({spec.name}-speed.png)", ""] if speed_chart else []
     return "\n".join(lines)

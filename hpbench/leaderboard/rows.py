@@ -10,7 +10,8 @@ from pathlib import Path
 from hpbench.errors import HpbenchError
 from hpbench.evaluation.conformance import conformance, same_test_sets
 from hpbench.evaluation.records import PREDICTIONS, ResultRecord
-from hpbench.metrics import Column, parse_metric, metric_columns
+from hpbench.metrics import Column, metric_columns, parse_metric
+from hpbench.models.speed import latency
 from hpbench.protocols import load_protocol
 from hpbench.resources import bundled_dir
 from hpbench.tasks import TASKS
@@ -48,6 +49,7 @@ class Row:
     keys_sha256: dict[str, str] = field(default_factory=dict)  # a record's test key lists, per dataset
     spread: dict[str, list[float]] = field(default_factory=dict)  # sensitivity: per dataset, low and high over
     # box sources, scales, shifts and crops (hpbench.evaluation.sensitivity)
+    latency: tuple[float, str] | None = None  # evaluate --bench: batch-1 ms and where (hpbench.models.speed.latency)
 
     def rank_value(self, datasets: list[str], board: "Board") -> tuple[float, float]:
         """The sort key: the board's primary value on the first test set that has it (negated where
@@ -154,6 +156,7 @@ def load_records(folder: Path) -> list[Row]:
             hpbench_version=record.environment["hpbench_version"], code_commit=record.environment["code_commit"],
             weights_sha256=model.sha256, date=record.date, reference=path.name, note="; ".join(notes),
             keys_sha256={d: r.keys_sha256 for d, r in record.results.items()},
+            latency=latency(record.speed) if record.speed else None,
             spread={d: groups[SPREAD_GROUP] for d, groups in (record.sensitivity or {}).get("spread", {}).items()
                     if SPREAD_GROUP in groups},
         ))
