@@ -71,6 +71,15 @@ def _trust_option(parser, option: str) -> None:
                              "that reads tensors and known classes only)")
 
 
+def _model_options(parser, device: bool = True) -> None:
+    """How a model file is read: its architecture and convention where it records none, trust, device."""
+    parser.add_argument("--arch", help="architecture of a bare state dict or Keras file")
+    parser.add_argument("--convention", help="pose convention of the model's outputs")
+    _trust_option(parser, "the model")
+    if device:
+        parser.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+
+
 def _data_option(parser) -> None:
     parser.add_argument("--data", default="data", help="folder of prepared files (default: data)")
 
@@ -332,10 +341,7 @@ def _sensitivity(commands) -> None:
     sensitivity.add_argument("--protocol", required=True, help="protocol name or number, or a protocol YAML file")
     sensitivity.add_argument("--data", dest="data_dir", default="data", help="folder of prepared files (default: data)")
     sensitivity.add_argument("--groups", help="a comma-separated choice of: box and crop, input, run (default: all)")
-    sensitivity.add_argument("--arch", help="architecture of a bare state dict or Keras file")
-    sensitivity.add_argument("--convention", help="pose convention of the model's outputs")
-    _trust_option(sensitivity, "the model")
-    sensitivity.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    _model_options(sensitivity)
     sensitivity.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass (default: 64)")
     sensitivity.add_argument("--workers", type=_count, default=0, help="DataLoader workers of the protocol's own "
                              "setting (default: 0; the run group tries 2)")
@@ -357,10 +363,7 @@ def _bench(commands) -> None:
     bench.add_argument("--repeats", type=_positive_int, default=20, help="timed passes per run (default: 20)")
     bench.add_argument("--warmup", type=_count, default=3, help="untimed passes first (default: 3)")
     bench.add_argument("--no-onnx", dest="onnx", action="store_false", help="time PyTorch only")
-    bench.add_argument("--arch", help="architecture of a bare state dict or Keras file")
-    bench.add_argument("--convention", help="pose convention of the model's outputs")
-    _trust_option(bench, "the model")
-    bench.add_argument("--device", help="cpu, cuda … (default: cuda when present)")
+    _model_options(bench)
     bench.add_argument("--out", help="write the speed section as JSON here")
 
 
@@ -376,9 +379,7 @@ def _export(commands) -> None:
                         "model's own, else 224)")
     export.add_argument("--tolerance", type=_positive_float, help="the largest difference allowed, in the outputs' "
                         "unit (default: 0.001)")
-    export.add_argument("--arch", help="architecture of a bare state dict or Keras file")
-    export.add_argument("--convention", help="pose convention of the model's outputs")
-    _trust_option(export, "the model")
+    _model_options(export, device=False)
     _workers_option(export)
 
 
