@@ -237,15 +237,14 @@ class Metric:
         yaw, pitch and roll, then the mean, which is always the last column."""
         share = self.upper <= 1
         digits, suffix, up = (4 if share else 2), text[len(self.name):], self.higher_is_better
-        header = self.header + suffix
+        header, title = self.header + suffix, (self.title or self.header) + suffix
         mean = Column(text, text.removeprefix("mae_") if self.per_angle and text != "mae" else text, header, digits,
-                      up, self.unit if share else f"{header} ({self.unit})", (self.title or self.header) + suffix)
+                      up, self.unit if share else f"{header} ({self.unit})", title)
         if not self.per_angle:
             return (mean,)
         prefix = "" if text == "mae" else f"{text.removeprefix('mae_')}_"
         return (*(Column(f"{text}_{angle}", f"{prefix}{angle}", f"{prefix}{angle}".replace("_", " "), digits, up,
-                         f"{header} {angle} ({self.unit})", f"{title} {angle}")
-                  for angle in ANGLES for title in ((self.title or self.header) + suffix,)), mean)
+                         f"{header} {angle} ({self.unit})", f"{title} {angle}") for angle in ANGLES), mean)
 
 
 DEGREES, SHARE = "degrees", "share of joints within the threshold"

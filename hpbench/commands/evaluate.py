@@ -28,9 +28,9 @@ def run(model: str, protocol: str | None = None, test: str | None = None, out: s
     timed = options.pop("bench", False)
     evaluation = evaluate(model, protocol, **options)
     result = evaluation.record
-    if timed:  # the speed section at the input size scored, on the device scored
-        result.speed = bench_section(model, input_size=result.evaluation.input_size, device=result.evaluation.device,
-                                     **{k: options[k] for k in ("arch", "convention", "trust") if k in options})
+    if timed:  # the speed section of the model scored, at the input size scored, on the device scored
+        result.speed = bench_section(evaluation.model, input_size=result.evaluation.input_size,
+                                     device=result.evaluation.device)
         print(speed_table(result.speed))
     if analysis:
         evaluation.draw(analysis)

@@ -17,7 +17,7 @@ from hpbench.evaluation.records import EvaluationSettings, ResultRecord, record_
 from hpbench.format import check_unchanged
 from hpbench.models.ensemble import EnsembleSpec
 from hpbench.models.inference import checked_device, gflops
-from hpbench.models.loading import load_model
+from hpbench.models.loading import LoadedModel, load_model
 from hpbench.models.torchscript import FORWARD_TIMEOUT
 from hpbench.parallel import capped_workers
 from hpbench.paths import output_path
@@ -36,6 +36,7 @@ class Evaluation:
     task: Task
     predictions: list
     datasets: list
+    model: LoadedModel | None = None  # what was run (None: a predictions file)
 
     def write_predictions(self, path) -> Path:
         """The per-sample predictions of every test set as one CSV file (``hpbench score`` reads it)."""
@@ -104,4 +105,4 @@ def evaluate(model, protocol, data_dir="data", arch=None, convention=None, trust
         date=utc_now(),
         results=results,
     )
-    return Evaluation(record, task, predictions, datasets)
+    return Evaluation(record, task, predictions, datasets, model)

@@ -102,23 +102,25 @@ def indexed(path: Path, dataset: str, rows: list[dict[str, str]], fields: tuple[
     return table
 
 
-def checked_keys(path: Path, dataset: str, keys_in_file, selected, given) -> tuple[list[str], int]:
-    """The selected keys that have rows (in selection order) and how many rows are of unselected keys;
-    a key the prepared file does not hold is an error. Says what is missing or ignored."""
-    known, chosen = set(map(str, keys_in_file)), [str(k) for k in selected]
-    unknown = [key for key in given if key not in known]
+def checked_keys(path: Path, selection, given) -> tuple[np.ndarray, list[str]]:
+    """The positions in ``selection`` (hpbench.protocols.Selection) of the selected keys that have rows,
+    in selection order, and those keys; a key of ``given`` the prepared file does not hold is an error.
+    Says what is missing or ignored."""
+    dataset, given = selection.dataset, set(given)
+    unknown = sorted(given - set(map(str, selection.data.keys)))
     if unknown:
         raise HpbenchError(f"{path}: {dataset}: keys that {dataset}'s prepared file does not hold: {_shown(unknown)} "
                            "(hpbench protocols keys lists the protocol's)")
-    present = [key for key in chosen if key in given]
-    ignored = len(set(given) - set(chosen))
+    chosen = [str(key) for key in selection.data.keys[selection.indices]]
+    positions = np.array([i for i, key in enumerate(chosen) if key in given], dtype=np.intp)
     missing = [key for key in chosen if key not in given]
     if missing:
         logger.warning(f"{path}: {dataset}: {len(missing)} of the {len(chosen)} selected samples have no row "
                        f"({_shown(missing)}): the record counts them as not scored")
+    ignored = len(given - set(chosen))
     if ignored:
         logger.info(f"{path}: {dataset}: {ignored} rows of samples the protocol does not select are ignored")
-    return present, ignored
+    return positions, [chosen[i] for i in positions]
 
 
 def column(rows: list[dict], names: tuple[str, ...], path: Path, dataset: str, labels: list[str]) -> np.ndarray:

@@ -146,7 +146,8 @@ class Sensitivity:
                              for s, v, n in zip(self.settings, self.values, self.notes)],
                 "spread": {d: {g: list(self.spread(d, g)) for g in GROUPS} for d in datasets},
                 "summary": {d: self.summary(d) for d in datasets}, "flags": self.flags(), "seconds": self.seconds,
-                "worst": {d: dict(zip(("setting", "change"), self.worst(d))) for d in datasets if self.worst(d)}}
+                "worst": {d: dict(zip(("setting", "change"), worst)) for d in datasets
+                          if (worst := self.worst(d)) is not None}}
 
 
 def sensitivity(model, protocol, data_dir="data", groups=GROUPS, workers: int = 0, device: str | None = None,
@@ -213,6 +214,7 @@ def sensitivity_table(result: Sensitivity) -> str:
     table = tabulate(rows, headers=["group", "setting", *(f"{d} {result.column.header}" for d in datasets), "note"],
                      disable_numparse=True)
     lines = [table, "", *(f"{d}: {result.summary(d)}" for d in datasets)]
-    lines += ["{}: the worst case: {} ({:+.2f})".format(d, *result.worst(d)) for d in datasets if result.worst(d)]
+    lines += ["{}: the worst case: {} ({:+.2f})".format(d, *worst) for d in datasets
+              if (worst := result.worst(d)) is not None]
     lines += [f"flag: {flag}" for flag in result.flags()]
     return "\n".join(lines)

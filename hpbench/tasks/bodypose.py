@@ -148,12 +148,8 @@ class BodyPose(Task):
                   convention: str | None) -> BodyPredictions:
         """A predictions file's rows of one test set: one per sample and joint, ``x`` and ``y`` in
         original-image pixels (``convention`` does not apply)."""
-        selected = selection.data.keys[selection.indices]
         table = indexed(path, selection.dataset, rows, ("key", "joint"))
-        given = list(dict.fromkeys(key for key, _ in table))
-        present, _ = checked_keys(path, selection.dataset, selection.data.keys, selected, given)
-        position = {str(key): i for i, key in enumerate(selected)}
-        take = np.array([position[key] for key in present], dtype=int)
+        take, present = checked_keys(path, selection, [key for key, _ in table])
         dataset = BodyPoseDataset(selection.data, selection.indices[take], Preprocessing(input_size=protocol.input_size))
         names = list(dataset.joint_names)
         unknown = sorted({joint for _, joint in table} - set(names))

@@ -171,16 +171,14 @@ class HeadPose(Task):
         """A predictions file's rows of one test set: three angles in ``convention`` (hpbench's by
         default), or a rotation matrix ``r11 … r33`` for a matrix convention."""
         adapter = get_convention(convention or self.file_convention)
-        selected = selection.data.keys[selection.indices]
         table = indexed(path, selection.dataset, rows, ("key",))
-        present, _ = checked_keys(path, selection.dataset, selection.data.keys, selected, [k for (k,) in table])
+        take, present = checked_keys(path, selection, [key for (key,) in table])
         names = MATRIX_COLUMNS if adapter.value_shape == (3, 3) else adapter.value_names
         chosen = [table[(key,)] for key in present]
         values = column(chosen, names, path, selection.dataset, present).reshape(len(present), *adapter.value_shape)
-        position = {str(key): i for i, key in enumerate(selected)}
-        take = np.array([position[key] for key in present], dtype=int)
         seconds = run_times(path, selection.dataset, chosen, present) or 0.0
-        return HeadPredictions(selection, selected[take], selection.data.ypr[selection.indices][take].astype(np.float64),
+        indices = selection.indices[take]
+        return HeadPredictions(selection, selection.data.keys[indices], selection.data.ypr[indices].astype(np.float64),
                                adapter.to_canonical(values), np.zeros(len(take), bool),
                                selection.entry.boxes or selection.entry.reference or "", seconds, seconds)
 
