@@ -296,9 +296,14 @@ def _bboxes(commands) -> None:
     relabel.add_argument("--device", default="cpu", help="cpu, 0, cuda:0 … (default: cpu)")
     _trust_option(relabel, "--weights")
     imported = _command(actions, "import", "hpbench.commands.bboxes:import_boxes",
-                        "read a KD-format JSON box file into bbox/NAME")
-    imported.add_argument("--kd-json", required=True, help="a box file in the KD repository's JSON format")
-    imported.add_argument("--name", default="kd", help="the box source to write (default: kd)")
+                        "read a peer's box file (KD JSON, headposeplus .npz, opal23 list) into bbox/NAME")
+    imported.add_argument("--file", help="the box file")
+    imported.add_argument("--format", dest="file_format", choices=("kd", "headposeplus", "opal23"), default="kd",
+                          help="kd: kd_oe_hpe data/*.json; headposeplus: data/*.npz; opal23: annotations/*_ann.txt")
+    imported.add_argument("--kd-json", help="a box file in the KD repository's JSON format (as --file F --format kd)")
+    imported.add_argument("--name", help="the box source to write (default: the format's name)")
+    imported.add_argument("--with-labels", action="store_true",
+                          help="also store the file's pose labels as labels/NAME (headposeplus, opal23)")
     imported.add_argument("--replace", action="store_true",
                           help="allow overwriting a box the converter wrote (the dataset's own, e.g. landmarks)")
     export = _command(actions, "export", "hpbench.commands.bboxes:export_boxes",

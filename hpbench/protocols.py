@@ -10,9 +10,11 @@ be frozen and compared across machines. See docs/PROTOCOLS.md.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import inspect
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -32,10 +34,11 @@ from hpbench.schema import SHA256, Rule, check_values
 from hpbench.tasks import TASKS
 from hpbench.yamlfiles import read_yaml
 
+log = logging.getLogger(__name__)
 SCHEMA_KEYS = {"name", "title", "origin", "source", "version", "changelog", "task", "filter", "crop", "input_size",
                "metrics", "missing_face", "splits", "published_counts", "notes", "score_convention", "synthetic",
                "frozen_keys_sha256"}
-ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter", "file"}
+ENTRY_KEYS = {"dataset", "select", "boxes", "reference", "filter", "file", "labels"}
 _TEXT, _OPTIONAL_TEXT, _OPTIONAL_MAPPING = Rule((str,)), Rule((str, type(None))), Rule((dict, type(None)))
 PROTOCOL_RULES = {
     "name": _TEXT, "title": _TEXT, "origin": _TEXT, "source": _OPTIONAL_TEXT, "notes": _OPTIONAL_TEXT,
@@ -46,7 +49,7 @@ PROTOCOL_RULES = {
 }
 CHANGE_RULES = {"version": Rule((int,), low=1), "date": Rule((str, datetime.date)), "change": Rule((str,))}
 ENTRY_RULES = {"dataset": _TEXT, "select": Rule((str, dict)), "boxes": _OPTIONAL_TEXT, "reference": _OPTIONAL_TEXT,
-               "filter": Rule((bool,)), "file": _OPTIONAL_TEXT}
+               "filter": Rule((bool,)), "file": _OPTIONAL_TEXT, "labels": _OPTIONAL_TEXT}
 SPLITS = ("train", "validation", "test")
 
 
@@ -60,6 +63,7 @@ class SplitEntry:
     reference: str | None = None  # the box used where the preferred one is missing (default: the dataset's own)
     filter: bool = True  # apply the protocol's angle filter
     file: str | None = None  # the prepared file, relative to the data folder (default: <dataset>.h5)
+    labels: str | None = None  # a label source of the file (labels/<name>) instead of the dataset's own poses
 
 
 @dataclass(frozen=True)
@@ -236,14 +240,18 @@ def _entry(raw: dict) -> SplitEntry:
     rule = SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
     parameters = [name for name in inspect.signature(rule).parameters if name != "data"]
     check_known_keys([k for k in select if k != "rule"], parameters, f"split entry {raw['dataset']}, rule {select['rule']}")
+    if select["rule"] == "key_list" and isinstance(select.get("name"), str):
+        key_list(select["name"])  # fail early on a list that is not bundled
     if raw.get("file") is not None:
         problem = path_problem(str(raw["file"]))
         if problem:
             raise HpbenchError(f"split entry {raw['dataset']}: file {raw['file']!r} is {problem}; name a file inside "
                                "the data folder")
     reference = raw.get("reference", converter.reference_box if raw.get("boxes") else None)
+    if raw.get("labels") is not None:
+        checked_name(raw["labels"], f"split entry {raw['dataset']}: labels")
     return SplitEntry(dataset=raw["dataset"], select=select, boxes=raw.get("boxes"), reference=reference,
-                      filter=raw.get("filter", True), file=raw.get("file"))
+                      filter=raw.get("filter", True), file=raw.get("file"), labels=raw.get("labels"))
 
 
 def file_protocol(path: str | Path, boxes: str | None = None) -> tuple[Protocol, Path]:
@@ -301,6 +309,35 @@ def select_index_range(data: HPFile, column: str, first: int, last: int) -> np.n
     """Samples whose integer meta ``column`` lies in [first, last] (inclusive)."""
     values = data.meta(column)
     return (values >= first) & (values <= last)
+
+
+def key_list(name: str) -> list[str]:
+    """A bundled frozen key list, ``protocols/keys/<name>.txt``: one key per line, ``#`` lines are its
+    provenance."""
+    checked_name(name, "key list name")
+    path = protocols_dir() / "keys" / f"{name}.txt"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in path.parent.glob("*.txt")))
+        raise HpbenchError(f"no bundled key list {name!r} (known: {known})")
+    return _read_key_list(path)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_key_list(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+@SELECTION_RULES.register("key_list")
+def select_key_list(data: HPFile, name: str) -> np.ndarray:
+    """The samples whose key is in the bundled list ``protocols/keys/<name>.txt`` (a published subset,
+    e.g. the frames a peer's detector kept); listed keys the file lacks are counted in the log."""
+    listed = key_list(name)
+    mask = np.isin(data.keys, listed)
+    missing = len(set(listed)) - int(mask.sum())
+    if missing:
+        log.warning("%s: %s keys of the list %s are not in the file (it lists %s)", data.path, f"{missing:,}", name,
+                    f"{len(listed):,}")
+    return mask
 
 
 @SELECTION_RULES.register("aflw_first_jpg")
@@ -361,6 +398,11 @@ class Selection:
     def path(self) -> Path:
         return self.data.path
 
+    @property
+    def truth(self) -> np.ndarray:
+        """(n, 3) the selected samples' labels: the dataset's own poses or the entry's label source."""
+        return self.data.pose(self.entry.labels)[self.indices]
+
 
 @dataclass
 class ProtocolSet:
@@ -406,6 +448,15 @@ def keys_sha256(keys) -> str:
     return hashlib.sha256("\n".join(sorted(map(str, keys))).encode()).hexdigest()
 
 
+def _check_labelled(data: HPFile, entry: SplitEntry, mask: np.ndarray) -> None:
+    """Every selected sample has a label in the entry's label source: none is dropped unsaid."""
+    unlabelled = mask & ~np.isfinite(data.pose(entry.labels)).all(axis=1)
+    if unlabelled.any():
+        keys = ", ".join(map(str, data.keys[unlabelled][:3]))
+        raise HpbenchError(f"{data.path}: {int(unlabelled.sum()):,} selected samples have no label in "
+                           f"labels/{entry.labels} (e.g. {keys}); import labels for them or select fewer")
+
+
 def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> list[Selection]:
     selections = []
     for entry in protocol.entries(split):
@@ -417,8 +468,11 @@ def select(protocol: Protocol, split: str, data_dir: str | Path = "data") -> lis
         except TypeError as err:
             raise HpbenchError(f"{protocol.path}: rule {entry.select['rule']!r} for {entry.dataset}: {err}") from None
         counts = {"in file": len(data), "selected": int(mask.sum())}
-        if entry.filter and protocol.filter_limit is not None and TASKS.get(protocol.task).angle_filter:
-            mask &= inside_range(data.ypr, protocol.filter_limit)
+        angle_filter = TASKS.get(protocol.task).angle_filter
+        if entry.labels is not None and angle_filter:
+            _check_labelled(data, entry, mask)
+        if entry.filter and protocol.filter_limit is not None and angle_filter:
+            mask &= inside_range(data.pose(entry.labels), protocol.filter_limit)
             counts[f"inside ±{protocol.filter_limit:g}°"] = int(mask.sum())
         indices = np.flatnonzero(mask)
         selections.append(Selection(entry.dataset, data, indices, counts, keys_sha256(data.keys[indices]), entry,

@@ -35,7 +35,7 @@ def test_every_table_5_number_matches_seed_001(seeds):
     table = {cells[0]: cells for cells in _table_lines(text, "HopeNet [23]\t", 26)}
     rows = [r for r in _reported() if r["source"]["paper"] == "seed001"]
     assert len(table) == 26 and {r["source"]["row"] for r in rows} == set(table)
-    groups = {("p1", "aflw2000"): 0, ("p1", "biwi"): 4, ("p2", "aflw"): 8, ("p3", "biwi"): 12}
+    groups = {("p1", "aflw2000"): 0, ("p1", "biwi"): 4, ("biwi-fsa", "biwi"): 4, ("p2", "aflw"): 8, ("p3", "biwi"): 12}
     checked = 0
     for row in rows:
         cells = (table[row["source"]["row"]][2:] + [""] * 16)[:16]
@@ -213,3 +213,43 @@ def test_compare_puts_records_side_by_side_with_their_conformance(board, capsys)
     assert code == 0
     first, second = [line for line in out.splitlines() if line.startswith((path.name, "other.json"))]
     assert first.endswith("conforms") and "crop square (the protocol's: square-margin)" in second
+
+
+def test_one_model_from_three_sources_is_one_row_and_two_numbers_are_two(tmp_path):
+    """Rows whose numbers agree to 0.01 (one source rounds, another truncates) merge and cite every
+    source; rows of one model with other numbers stay apart, and must each say why."""
+    from hpbench.leaderboard.rows import load_reported
+
+    def entry(paper, results, differs=None):
+        extra = f"    differs: \"{differs}\"\n" if differs else ""
+        return (f"  - method: m\n    model: \"hopenet.resnet50\"\n    protocol: p1\n"
+                f"    source: {{paper: {paper}, table: \"1\", row: \"HopeNet\"}}\n{extra}    results:\n"
+                f"      aflw2000: {results}\n")
+
+    head = "sources:\n  a: \"Paper A\"\n  b: \"Paper B\"\n  c: \"Paper C\"\nrows:\n"
+    same = [entry("a", "{yaw: 6.47, pitch: 6.55, roll: 5.43, mae: 6.15}"),
+            entry("b", "{yaw: 6.470, pitch: 6.559, roll: 5.436, mae: 6.155}"), entry("c", "{mae: 6.16}")]
+    (tmp_path / "r.yaml").write_text(head + "".join(same))
+    (row,) = load_reported(tmp_path / "r.yaml")
+    assert [part.split(",")[0] for part in row.reference.split("; ")] == ["Paper A", "Paper B", "Paper C"]
+    assert row.results["aflw2000"] == {"yaw": 6.47, "pitch": 6.55, "roll": 5.43, "mae": 6.15}
+
+    other = entry("c", "{yaw: 6.92, pitch: 6.64, roll: 5.67, mae: 6.41}")
+    (tmp_path / "r.yaml").write_text(head + same[0] + other)
+    with pytest.raises(HpbenchError, match="hopenet.resnet50 has 2 different results under p1; each row needs "
+                                           "'differs:'"):
+        load_reported(tmp_path / "r.yaml")
+    (tmp_path / "r.yaml").write_text(head + entry("a", "{mae: 6.15}", "the α=2 weights")
+                                     + entry("c", "{mae: 6.41}", "the α=1 weights"))
+    rows = load_reported(tmp_path / "r.yaml")
+    assert [(r.results["aflw2000"]["mae"], r.note) for r in rows] == [(6.15, "the α=2 weights"),
+                                                                     (6.41, "the α=1 weights")]
+
+
+def test_the_committed_rows_name_one_model_once():
+    """p1's HopeNet (KD's Table 5, seed 000's Table 2, the α=2 release) is one row citing three sources."""
+    from hpbench.leaderboard.rows import load_reported
+
+    rows = [r for r in load_reported(leaderboards_dir() / "reported.yaml")
+            if (r.protocol, r.model) == ("p1", "hopenet.resnet50")]
+    assert len(rows) == 1 and rows[0].reference.count("; ") == 2

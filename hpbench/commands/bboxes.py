@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hpbench.bboxes.boxfiles import export_kd_json, import_kd_json, write_box_csv
+from hpbench.bboxes.peerfiles import import_peer_file
 from hpbench.bboxes.relabel import SOURCE, relabel
 from hpbench.bboxes.show import box_grid
 from hpbench.errors import HpbenchError
@@ -29,10 +30,24 @@ def relabel_boxes(dataset: str, weights, data="data", out=None, batch: int = 16,
     return 0
 
 
-def import_boxes(dataset: str, kd_json: str, name: str = "kd", data="data", replace: bool = False) -> int:
-    """``hpbench bboxes import``: read a KD box file into ``bbox/<name>``; print what matched."""
+def import_boxes(dataset: str, kd_json: str | None = None, file: str | None = None, file_format: str = "kd",
+                 name: str | None = None, data="data", replace: bool = False, with_labels: bool = False) -> int:
+    """``hpbench bboxes import``: read a box file (KD's JSON, headposeplus' .npz, opal23's list) into
+    ``bbox/<name>``, with ``with_labels`` its labels into ``labels/<name>``; print what matched."""
+    if (kd_json is None) == (file is None):
+        raise HpbenchError("import needs one box file: --file FILE [--format kd|headposeplus|opal23] (or --kd-json FILE)")
     path = find_prepared(data, dataset)
-    print(import_kd_json(path, kd_json, name, replace).summary(dataset, name))
+    file_format = "kd" if kd_json else file_format
+    name = file_format if name is None else name
+    if file_format == "kd":
+        if with_labels:
+            raise HpbenchError("--with-labels: KD's box files hold no labels")
+        report = import_kd_json(path, kd_json or file, name, replace)
+    else:
+        report = import_peer_file(path, file, file_format, name, with_labels, replace)
+    print(report.summary(dataset, name))
+    if with_labels:
+        print(f"  labels: labels/{name} (a protocol entry names them with labels: {name})")
     return 0
 
 

@@ -36,8 +36,9 @@ def show(name: str, data: str | Path | None = None) -> int:
     for split, entries in protocol.splits.items():
         for entry in entries:
             rule = ", ".join(f"{k}={v}" for k, v in entry.select.items())
-            rows.append((split, entry.dataset, rule, entry.boxes or "—", entry.reference or "—"))
-    print(tabulate(rows, headers=("split", "dataset", "selection", "boxes", "fallback")))
+            rows.append((split, entry.dataset, rule, entry.boxes or "—", entry.reference or "—",
+                         entry.labels or "its own"))
+    print(tabulate(rows, headers=("split", "dataset", "selection", "boxes", "fallback", "labels")))
     if data:
         rows = []
         for split, entries in protocol.splits.items():

@@ -49,7 +49,7 @@ class Sources:
     layout: Layout
     items: list[SourceItem]
     excluded: list[dict[str, str]] = field(default_factory=list)  # {"what": …, "why": …}
-    notes: dict[str, int] = field(default_factory=dict)  # counts worth printing
+    notes: dict[str, int | str] = field(default_factory=dict)  # counts worth printing, and e.g. the layout found
 
     @property
     def sample_count(self) -> int:

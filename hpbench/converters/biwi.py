@@ -7,6 +7,11 @@ Expected folder (``--src``)::
       02/ … 24/                                       (frame numbers are not contiguous)
       01.obj … 24.obj                                 (head templates, not read)
 
+or the folder above it (``kinect_head_pose_db/`` as the archive unpacks), or the Kaggle copy
+(kaggle.com/datasets/kmader/biwi-kinect-head-pose-database, which TRG's download instructions point
+to) whose ``faces_0/`` holds the same sequence folders. Either gives the same keys
+(``01/frame_00003_rgb.png``) and, for the same frames, the same content digest.
+
 ``frame_*_pose.txt`` holds the 3×3 head rotation (rows on lines 1–3), a blank line and the head centre
 in millimetres, in the depth camera's frame. The canonical angles come from HopeNet / FSA-Net's
 formula (``hpbench.pose`` convention ``biwi``). ``rgb.cal`` holds the RGB intrinsics K, a distortion
@@ -138,11 +143,23 @@ def _layout(with_depth: bool) -> Layout:
     )
 
 
+LAYOUTS = (("hpdb", ""), ("hpdb", "hpdb"), ("hpdb", "kinect_head_pose_db/hpdb"), ("kaggle", "faces_0"))
+
+
+def _sequence_folders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.isdigit() and any(p.glob("frame_*_rgb.png")))
+
+
 def find_sources(src: Path, with_depth: bool = False) -> Sources:
-    folders = sorted(p for p in src.iterdir() if p.is_dir() and p.name.isdigit() and any(p.glob("frame_*_rgb.png")))
-    if not folders:
-        hint = f" Did you mean --src {src / 'hpdb'}?" if (src / "hpdb").is_dir() else ""
-        raise NotTheDataset(f"{src} does not look like BIWI's hpdb/: no NN/frame_XXXXX_rgb.png in it.{hint}")
+    for layout, below in LAYOUTS:
+        folders = _sequence_folders(src / below)
+        if folders:
+            break
+    else:
+        raise NotTheDataset(f"{src} does not look like BIWI: no NN/frame_XXXXX_rgb.png in it, nor in its "
+                            f"{', '.join(below + '/' for _, below in LAYOUTS[1:])}")
     items = []
     for folder in folders:
         try:
@@ -157,7 +174,9 @@ def find_sources(src: Path, with_depth: bool = False) -> Sources:
                 files.append(folder / name.replace("_rgb.png", "_depth.bin"))
             items.append(SourceItem(key=f"{folder.name}/{name}", files=tuple(map(str, files)),
                                     info=(int(folder.name), frame, calibration)))
-    notes = {"sequences": len(folders), "people": len({SEQUENCE_PERSON.get(int(f.name), f.name) for f in folders})}
+    notes = {"layout": f"{layout} ({folders[0].parent.relative_to(src).as_posix()}/)" if folders[0].parent != src
+             else layout, "sequences": len(folders),
+             "people": len({SEQUENCE_PERSON.get(int(f.name), f.name) for f in folders})}
     return Sources(_layout(with_depth), items, notes=notes)
 
 

@@ -61,7 +61,8 @@ class PrepareReport:
             f"skipped {lost:,} of {self.found:,} found; "
             f"{self.seconds:.1f} s, {rate:,.0f} samples/s with {self.workers} worker(s)",
         ]
-        lines += [f"  {what}: {count:,}" for what, count in self.notes.items()]
+        lines += [f"  {what}: {count:,}" if isinstance(count, int) else f"  {what}: {count}"
+                  for what, count in self.notes.items()]
         reasons = Counter(entry["why"] for entry in self.excluded)
         lines += [f"  excluded by the dataset's rules, {why}: {count:,}" for why, count in sorted(reasons.items())]
         lines += [f"  skipped {entry['path']}: {entry['reason']}" for entry in self.skipped[:10]]

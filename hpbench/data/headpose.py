@@ -72,11 +72,13 @@ class HeadPoseDataset(Dataset):
     the samples on their dataset's reference box because ``box_source`` had none for them.
     ``degrade`` (hpbench.data.perturb.Degradation) changes each cut crop (sensitivity reports).
     ``crops`` (hpbench.data.crop_cache.CachedCrops) holds the crops already cut, where they are cached.
+    ``truth``: the selected samples' labels where they are not the file's own (a protocol entry's
+    label source, hpbench.protocols.Selection.truth).
     """
 
     def __init__(self, data: HPFile | str | Path, indices: Sequence[int], boxes: np.ndarray, crop: str = "kd",
                  preprocessing: Preprocessing = Preprocessing(), augment=None, seed: int = 0, pad: int = 0,
-                 fallback: np.ndarray | None = None, box_source: str = "", degrade=None):
+                 fallback: np.ndarray | None = None, box_source: str = "", degrade=None, truth=None):
         self.data = data if isinstance(data, HPFile) else HPFile(data)
         self.indices = np.asarray(indices, dtype=np.intp)
         self.boxes = np.asarray(boxes, dtype=np.float64)
@@ -86,7 +88,7 @@ class HeadPoseDataset(Dataset):
         self.preprocessing = preprocessing
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.pad = pad
-        self.ypr = self.data.ypr[self.indices].astype(np.float32)
+        self.ypr = (self.data.ypr[self.indices] if truth is None else np.asarray(truth)).astype(np.float32)
         self.fallback = np.zeros(len(self.indices), bool) if fallback is None else np.asarray(fallback, bool)
         self.box_source = box_source
         self.degrade = degrade  # hpbench.data.perturb.Degradation of the cut crop, or None
@@ -159,7 +161,7 @@ def dataset_for(selection, crop: str, preprocessing: Preprocessing = Preprocessi
     if box_change is not None:
         resolved = box_change.apply(resolved)
     dataset = HeadPoseDataset(selection.data, selection.indices, resolved, crop, preprocessing, augment, seed, pad,
-                              fallback, source, degrade)
+                              fallback, source, degrade, selection.truth)
     if cache:
         dataset.crops = cached_crops(dataset, selection.content_sha256, workers, progress)
     return dataset

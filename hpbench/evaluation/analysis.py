@@ -48,7 +48,7 @@ def training_mean_pose(protocol, data_dir) -> tuple[np.ndarray | None, str]:
     selections, why = training_selections(protocol, data_dir, "mean predictor")
     if not selections:
         return None, why
-    poses = np.concatenate([s.data.ypr[s.indices] for s in selections])
+    poses = np.concatenate([s.truth for s in selections])
     with warnings.catch_warnings():  # an angle a dataset lacks (ETH-XGaze's roll) is NaN throughout
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(poses, axis=0)

@@ -45,12 +45,15 @@ class Layout:
     depth: bool = False  # a depth map per sample, as a 16-bit PNG (millimetres)
     box_status: tuple[str, ...] = ()  # box sources with a per-sample status, score and IoU (detector boxes)
     box_rejected: tuple[str, ...] = ()  # status sources that keep, per fallback, the detection they rejected
+    label_sources: tuple[str, ...] = ()  # other pose labels of the same samples (labels/<name>), e.g. imported ones
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
         if set(self.box_status) - set(self.box_sources):
             raise ValueError(f"box_status {self.box_status} must be among box_sources {self.box_sources}")
+        if self.label_sources and self.task != "headpose":
+            raise ValueError("label_sources hold head poses: a headpose layout only")
         if set(self.box_rejected) - set(self.box_status):
             raise ValueError(f"box_rejected {self.box_rejected} must be among box_status {self.box_status}")
         unknown = set(self.pose_angles) - set(ANGLE_NAMES)
@@ -62,14 +65,16 @@ class Layout:
 
     def to_json(self) -> str:
         raw = dataclasses.asdict(self)
-        if not raw["box_rejected"]:  # absent rather than empty: the layouts (and digests) of files made before it stay
-            del raw["box_rejected"]
+        for name in ("box_rejected", "label_sources"):
+            if not raw[name]:  # absent rather than empty: the layouts (and digests) of files made before them stay
+                del raw[name]
         return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "Layout":
         raw = json.loads(text)
-        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names", "box_status", "box_rejected"):
+        for name in ("pose_angles", "landmark_names", "box_sources", "joint_names", "box_status", "box_rejected",
+                     "label_sources"):
             raw[name] = tuple(raw.get(name, ()))
         return cls(**raw)
 
@@ -84,6 +89,7 @@ class Layout:
         ]
         if self.task == "headpose":
             specs += [Field("pose/ypr", np.dtype("<f4"), (3,)), Field("pose/rotation", np.dtype("<f4"), (3, 3))]
+            specs += [Field(label_key(name), np.dtype("<f8"), (3,)) for name in self.label_sources]
         if self.landmark_names:
             specs.append(Field("landmarks/xy", np.dtype("<f4"), (len(self.landmark_names), 2)))
         specs += [Field(f"bbox/{source}", np.dtype("<f8"), (4,)) for source in self.box_sources]
@@ -131,6 +137,11 @@ class Field:
 def box_status_keys(source: str) -> tuple[str, str, str]:
     """The per-sample status, score and IoU keys of a detector box source."""
     return f"bbox/{source}_status", f"bbox/{source}_score", f"bbox/{source}_iou"
+
+
+def label_key(name: str) -> str:
+    """The key of a label source: (yaw, pitch, roll) in hpbench's convention; a NaN row has no label."""
+    return f"labels/{name}"
 
 
 def rejected_box_key(source: str) -> str:

@@ -19,6 +19,7 @@ from hpbench.format.layout import (
     FormatError,
     Layout,
     box_status_keys,
+    label_key,
     prepared_path,
     rejected_box_key,
 )
@@ -114,8 +115,20 @@ class HPFile:
 
     def box(self, source: str) -> np.ndarray:
         if source not in self.layout.box_sources:
-            raise FormatError(f"{self.path}: no box source {source!r} (has: {', '.join(self.layout.box_sources)})")
+            raise FormatError(f"{self.path}: no box source {source!r} (has: {', '.join(self.layout.box_sources)}; "
+                              "hpbench bboxes relabel or hpbench bboxes import adds one)")
         return self._array(f"bbox/{source}")
+
+    def pose(self, labels: str | None = None) -> np.ndarray:
+        """(N, 3) yaw, pitch, roll in hpbench's convention: the dataset's own (``pose/ypr``), or the
+        label source ``labels`` (NaN rows: samples it gives no label)."""
+        if labels is None:
+            return self.ypr
+        if labels not in self.layout.label_sources:
+            have = ", ".join(self.layout.label_sources) or "none"
+            raise FormatError(f"{self.path}: no label source {labels!r} (has: {have}; hpbench bboxes import "
+                              "--format headposeplus adds one)")
+        return self._array(label_key(labels))
 
     def box_status(self, source: str) -> np.ndarray | None:
         """Per-sample status of a detector box source ("detected", "fallback", "missing"), or None."""

@@ -1,4 +1,5 @@
-"""Changing a prepared file: adding (or replacing) one box source, e.g. detector boxes.
+"""Changing a prepared file: adding (or replacing) one box source (e.g. detector boxes) or one label
+source (another set of pose labels for the same samples, e.g. a peer's calibrated ones).
 
 The layout attribute, the per-key digest of the new keys and the content digest follow, so the file
 stays valid: ``hpbench verify`` after ``hpbench bboxes relabel`` passes. The change is atomic: it is
@@ -19,7 +20,7 @@ import h5py
 import numpy as np
 
 from hpbench.format.digest import column, combine_digest, field_digest
-from hpbench.format.layout import FormatError, Layout, box_status_keys, rejected_box_key
+from hpbench.format.layout import FormatError, Layout, box_status_keys, label_key, rejected_box_key
 from hpbench.format.validate import bad_boxes
 from hpbench.format.writer import create_key
 from hpbench.io import atomic_path, write_text_atomic
@@ -44,6 +45,20 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
     ``rejected`` (with a status: the detection a fallback turned down, NaN rows elsewhere); returns the
     new content digest. ``replace`` allows overwriting a box the converter wrote."""
     check_source_name(source)
+    return _change(path, "added box source", source, lambda h5: _add(h5, path, source, boxes, (status, score, iou, rejected), attrs,
+                                                 replace))
+
+
+def add_label_source(path: str | Path, name: str, ypr, attrs: dict | None = None, replace: bool = False) -> str:
+    """Add ``labels/<name>``: other (yaw, pitch, roll) labels of the same samples in hpbench's
+    convention, NaN rows where the source gives none (e.g. a peer's calibrated labels); returns the
+    new content digest. ``replace`` allows overwriting labels of that name."""
+    check_source_name(name)
+    return _change(path, "added label source", name, lambda h5: _add_labels(h5, path, name, ypr, attrs, replace))
+
+
+def _change(path: str | Path, what: str, name: str, change) -> str:
+    """Run ``change`` (open h5 copy → new content digest) on a copy that replaces the file when complete."""
     with output_lock(path), atomic_path(path) as partial:  # one change at a time: none is lost
         try:
             shutil.copyfile(path, partial)
@@ -51,14 +66,14 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
         except OSError as err:
             raise FormatError(f"{path}: cannot be copied for the change ({err})") from None
         with handle as h5:
-            digest = _add(h5, path, source, boxes, (status, score, iou, rejected), attrs, replace)
-    _note_in_report(Path(path), source, digest)
+            digest = change(h5)
+    _note_in_report(Path(path), what, name, digest)
     return digest
 
 
-def _note_in_report(path: Path, source: str, digest: str) -> None:
+def _note_in_report(path: Path, what: str, source: str, digest: str) -> None:
     """Keep the prepare report beside the file (``DATASET.prepare.json``) true: its content digest is
-    the file's new one, and ``changes`` lists the box sources added since."""
+    the file's new one, and ``changes`` lists the box and label sources added since."""
     report = path.with_suffix(".prepare.json")
     try:
         content = json.loads(report.read_text())
@@ -66,7 +81,7 @@ def _note_in_report(path: Path, source: str, digest: str) -> None:
         return  # no report (a file prepared elsewhere) or one that is not JSON: nothing to keep true
     if not isinstance(content, dict):
         return
-    content.setdefault("changes", []).append({"added box source": source, "content_sha256": digest,
+    content.setdefault("changes", []).append({what: source, "content_sha256": digest,
                                               "date": utc_now()})
     content["content_sha256"] = digest
     write_text_atomic(report, json.dumps(content, indent=2) + "\n")
@@ -90,10 +105,6 @@ def _add(h5: h5py.File, path, source, boxes, quality, attrs, replace: bool) -> s
                 raise FormatError(f"{path}: the new {name} breaks the box rules in {int(bad.sum())} rows "
                                   f"({'; '.join(reasons)}; first: row {first}, {rows[first].tolist()}); nothing "
                                   "was changed")
-    unhashed = [name for name in layout.fields() if name not in h5 or "sha256" not in h5[name].attrs]
-    if unhashed:
-        raise FormatError(f"{path}: keys without a recorded sha256 ({', '.join(unhashed[:3])}); "
-                          "is it an hpbench file? (hpbench verify says more)")
     sources = layout.box_sources + (() if source in layout.box_sources else (source,))
     with_status = tuple(s for s in layout.box_status if s != source) + ((source,) if status is not None else ())
     with_rejected = tuple(s for s in layout.box_rejected if s != source) + (
@@ -104,8 +115,39 @@ def _add(h5: h5py.File, path, source, boxes, quality, attrs, replace: bool) -> s
         values.update(zip(box_status_keys(source), (status, score, iou)))
         if rejected is not None:
             values[rejected_box_key(source)] = rejected
+    return _write(h5, path, layout, new_layout, values, (f"bbox/{source}", *box_status_keys(source),
+                                                         rejected_box_key(source)),
+                  {f"bbox/{source}": {"source": source, "added": True, **(attrs or {})}})
+
+
+def _add_labels(h5: h5py.File, path, name, ypr, attrs, replace: bool) -> str:
+    layout = Layout.from_json(h5.attrs["layout"])
+    if layout.task != "headpose":
+        raise FormatError(f"{path}: a {layout.task} file holds no head poses to add labels beside")
+    if name in layout.label_sources and not replace:
+        raise FormatError(f"{path}: {label_key(name)} exists; pass --replace to overwrite it, or choose another --name")
+    rows = np.asarray(ypr, dtype=np.float64).reshape(-1, 3)
+    finite = np.isfinite(rows)
+    if np.any(finite.any(axis=1) & ~finite.all(axis=1)) or np.any(np.isinf(rows)):
+        raise FormatError(f"{path}: the new {label_key(name)} has rows that are neither three finite angles nor all "
+                          "NaN (no label); nothing was changed")
+    sources = layout.label_sources + (() if name in layout.label_sources else (name,))
+    new_layout = dataclasses.replace(layout, label_sources=sources)
+    return _write(h5, path, layout, new_layout, {label_key(name): rows}, (label_key(name),),
+                  {label_key(name): {"source": name, "added": True, **(attrs or {})}})
+
+
+def _write(h5: h5py.File, path, layout: Layout, new_layout: Layout, values: dict, replaced: tuple[str, ...],
+           attrs: dict[str, dict]) -> str:
+    """Write ``values`` (key → rows) under ``new_layout``, after deleting the ``replaced`` keys; the
+    per-key digests, ``attrs`` per key and the new content digest follow."""
+    unhashed = [name for name in layout.fields() if name not in h5 or "sha256" not in h5[name].attrs]
+    if unhashed:
+        raise FormatError(f"{path}: keys without a recorded sha256 ({', '.join(unhashed[:3])}); "
+                          "is it an hpbench file? (hpbench verify says more)")
+    count = int(h5.attrs["count"])
     fields = new_layout.fields()
-    for name in (f"bbox/{source}", *box_status_keys(source), rejected_box_key(source)):
+    for name in replaced:
         if name in h5:
             del h5[name]
     for name, rows in values.items():
@@ -115,7 +157,8 @@ def _add(h5: h5py.File, path, source, boxes, quality, attrs, replace: bool) -> s
             raise ValueError(f"{name}: {len(rows)} rows for {count} samples")
         create_key(h5, spec, count)[:] = rows
         h5[name].attrs["sha256"] = field_digest(spec, rows)
-    h5[f"bbox/{source}"].attrs.update({"source": source, "added": True, **(attrs or {})})
+    for name, values_ in attrs.items():
+        h5[name].attrs.update(values_)
     digest = combine_digest(new_layout, count, {name: h5[name].attrs["sha256"] for name in fields})
     h5.attrs.update({"layout": new_layout.to_json(), "content_sha256": digest})
     return digest

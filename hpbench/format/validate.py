@@ -11,7 +11,8 @@ import numpy as np
 
 from hpbench.format.digest import READ_BLOCK, FieldHasher, column, combine_digest, iter_blocks
 from hpbench.format.image_size import MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
-from hpbench.format.layout import IMAGE_FORMATS, PERSON_BOX_PX, Field, FormatError, Layout, rejected_box_key
+from hpbench.format.layout import (IMAGE_FORMATS, PERSON_BOX_PX, Field, FormatError, Layout, label_key,
+                                   rejected_box_key)
 from hpbench.format.reader import open_h5
 from hpbench.pose import ANGLE_NAMES, rotation_from_ypr
 
@@ -197,6 +198,10 @@ def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
         problems.append(f"image/format has unknown values {bad}")
     if layout.task == "headpose":
         problems += _pose_problems(block["pose/ypr"], block["pose/rotation"], layout.pose_angles)
+        for name in map(label_key, layout.label_sources):
+            labels = block[name]
+            if np.any(np.isfinite(labels).any(axis=1) & ~np.isfinite(labels).all(axis=1)) or np.any(np.isinf(labels)):
+                problems.append(f"{name}: a row that is neither three finite angles nor all NaN (no label)")
     if layout.landmark_names:
         xy = block["landmarks/xy"]
         if np.any(np.isnan(xy[..., 0]) != np.isnan(xy[..., 1])):

@@ -50,6 +50,7 @@ class Row:
     spread: dict[str, list[float]] = field(default_factory=dict)  # sensitivity: per dataset, low and high over
     # box sources, scales, shifts and crops (hpbench.evaluation.sensitivity)
     latency: tuple[float, str] | None = None  # evaluate --bench: batch-1 ms and where (hpbench.models.speed.latency)
+    differs: bool = False  # a reported row that says why its numbers differ from another of the same model
 
     def rank_value(self, datasets: list[str], board: "Board") -> tuple[float, float]:
         """The sort key: the board's primary value on the first test set that has it (negated where
@@ -101,7 +102,14 @@ def ranked(row: Row) -> bool:
     return row.comparable and not row.stale
 
 
+AGREE = 0.01 + 1e-9  # reported numbers agree when every shared value differs by at most one unit of the last
+# digit papers print (two decimals): one source rounds where another truncates (6.559 and 6.55)
+
+
 def load_reported(path: Path) -> list[Row]:
+    """The reported rows, one per model and measurement: rows of one model under one protocol whose
+    numbers agree (AGREE) become one row citing every source; rows whose numbers differ stay apart,
+    and each must say why in ``differs`` (another crop, training set, filter …)."""
     content = read_yaml(path, "list of reported numbers")
     sources = content.get("sources", {})
     rows = []
@@ -110,6 +118,8 @@ def load_reported(path: Path) -> list[Row]:
             source = raw["source"]
             citation = sources[source["paper"]]
             table = f", table {source['table']}" if source.get("table", "-") != "-" else ""
+            notes = [raw["differs"]] if raw.get("differs") else []
+            notes += (["uses extra data"] if raw.get("extra_data") else []) + ([raw["note"]] if raw.get("note") else [])
             rows.append(Row(
                 protocol=raw["protocol"], model=raw["model"], source="reported",
                 results={d: {k: float(v) for k, v in values.items()} for d, values in raw["results"].items()},
@@ -117,12 +127,49 @@ def load_reported(path: Path) -> list[Row]:
                 reference=f"{citation}{table}, row “{source['row']}”",
                 variant=" · ".join(f"{key.replace('_', ' ')} {value}"
                                    for key, value in raw.get("variant", {}).items()),
-                note=("uses extra data; " if raw.get("extra_data") else "") + raw.get("note", ""),
+                note="; ".join(notes), differs=bool(raw.get("differs")),
             ))
         except (KeyError, TypeError, ValueError) as err:
             raise HpbenchError(f"{path}: row {number} ({raw.get('method', '?') if isinstance(raw, dict) else raw}) "
                                f"is malformed: {type(err).__name__} {err}") from None
-    return rows
+    return _one_row_per_measurement(rows, path)
+
+
+def _agree(first: Row, second: Row) -> bool:
+    """The same measurement: the same comparability and, on every value both give, numbers that agree."""
+    shared = [(first.results[d][k], second.results[d][k]) for d in first.results.keys() & second.results.keys()
+              for k in first.results[d].keys() & second.results[d].keys()]
+    return first.comparable == second.comparable and bool(shared) and all(abs(a - b) <= AGREE for a, b in shared)
+
+
+def _identity(row: Row) -> tuple[str, str, str]:
+    """What one reported row measures: a model (its variant included: another pretext task or
+    pre-training is another model) under a protocol."""
+    return row.protocol, row.model, row.variant
+
+
+def _one_row_per_measurement(rows: list[Row], path: Path) -> list[Row]:
+    merged: list[Row] = []
+    for row in rows:
+        same = next((m for m in merged if _identity(m) == _identity(row) and _agree(m, row)), None)
+        if same is None:
+            merged.append(row)
+            continue
+        for dataset, values in row.results.items():  # the first source's values where both give one
+            same.results[dataset] = {**values, **same.results.get(dataset, {})}
+        same.reference = f"{same.reference}; {row.reference}"
+        same.note = "; ".join(dict.fromkeys(n for n in (*same.note.split("; "), *row.note.split("; ")) if n))
+        same.differs = same.differs or row.differs
+    groups: dict[tuple[str, str, str], list[Row]] = {}
+    for row in merged:
+        groups.setdefault(_identity(row), []).append(row)
+    for (protocol, model, _), group in groups.items():
+        unexplained = [r.reference for r in group if not r.differs]
+        if len(group) > 1 and unexplained:
+            raise HpbenchError(f"{path}: {model} has {len(group)} different results under {protocol}; each row needs "
+                               f"'differs:' saying why (another crop, training set, filter …); missing in: "
+                               f"{' | '.join(unexplained)}")
+    return merged
 
 
 def load_records(folder: Path) -> list[Row]:

@@ -178,7 +178,7 @@ class HeadPose(Task):
         values = column(chosen, names, path, selection.dataset, present).reshape(len(present), *adapter.value_shape)
         seconds = run_times(path, selection.dataset, chosen, present) or 0.0
         indices = selection.indices[take]
-        return HeadPredictions(selection, selection.data.keys[indices], selection.data.ypr[indices].astype(np.float64),
+        return HeadPredictions(selection, selection.data.keys[indices], selection.truth[take].astype(np.float64),
                                adapter.to_canonical(values), np.zeros(len(take), bool),
                                selection.entry.boxes or selection.entry.reference or "", seconds, seconds)
 
