@@ -1,8 +1,8 @@
 """Evaluation metrics, numpy only: head-pose errors and PCK / PCKh for body joints.
 
 ``METRICS`` holds them under the names a protocol's ``metrics:`` list uses (``mae``, ``mae_wrap180``,
-``mae_wrap360``, ``geodesic``, ``maev``, ``pck@0.2``, ``pckh@0.5``: the number after ``@`` is the
-metric's parameter);
+``mae_wrap360``, ``geodesic``, ``maev``, ``rotation_fro``, ``pck@0.2``, ``pckh@0.5``: the number after
+``@`` is the metric's parameter);
 ``compute_metrics`` scores predictions with such a list.
 """
 
@@ -103,6 +103,16 @@ def mean_vector_error(predicted_ypr, truth_ypr) -> dict[str, float]:
     if _lacks_an_angle(truth_ypr):
         return {"maev": float("nan")}
     return {"maev": float(np.mean(vector_errors(predicted_ypr, truth_ypr)))}
+
+
+def mean_rotation_distance(predicted_ypr, truth_ypr) -> dict[str, float]:
+    """DAD-3DHeads' pose error, the mean of ‖I − R_pred·R_trueᵀ‖_F (dad_3dheads_benchmark/benchmark.py,
+    ``pose_error``). It depends only on the angle θ between the rotations, 2√2·sin(θ/2), so no frame
+    convention can change it; NaN where the truth lacks an angle."""
+    if _lacks_an_angle(truth_ypr):
+        return {"rotation_fro": float("nan")}
+    angle = np.radians(geodesic_errors(predicted_ypr, truth_ypr))
+    return {"rotation_fro": float(np.mean(2 * np.sqrt(2) * np.sin(angle / 2)))}
 
 
 def head_pose_scores(predicted_ypr, truth_ypr) -> dict[str, float]:
@@ -258,6 +268,8 @@ for _metric in (
            per_angle=True, context=("convention",)),
     Metric("geodesic", "headpose", mean_geodesic_error, "geodesic", DEGREES, "mean geodesic error"),
     Metric("maev", "headpose", mean_vector_error, "MAEV", DEGREES),
+    Metric("rotation_fro", "headpose", mean_rotation_distance, "‖I−R·Rᵀ‖", "Frobenius norm, 0–2√2",
+           "DAD-3DHeads pose error ‖I − R_pred·R_trueᵀ‖_F", upper=2 * np.sqrt(2)),
     Metric("pck", "bodypose", _pck_score, "PCK", SHARE, higher_is_better=True, upper=1.0, parameter="alpha",
            per_joint=pck),
     Metric("pckh", "bodypose", _pckh_score, "PCKh", SHARE, higher_is_better=True, upper=1.0,

@@ -92,6 +92,22 @@ def nearest_equivalent(ypr, reference) -> np.ndarray:
     return np.where((distance[1] < distance[0])[..., None], candidates[1], candidates[0])
 
 
+def wide_ypr_from_rotation(rotation) -> np.ndarray:
+    """(..., 3, 3) → (..., 3) the full-range triple of a rotation: yaw over the whole circle
+    (−180, 180], pitch and roll inside (−90, 90). Of the two Euler triples of R — (y, p, r) and
+    (180 − y, p ± 180, r ± 180) — the one whose pitch and roll both lie inside ±90°; NaN where neither
+    does (one of them beyond 90° in each). This is the choice of WHENet's and DirectMHP's Panoptic
+    labels (hnuzhy/DirectMHP exps/CMU/hpe_utils.py, ``select_euler``), so a head seen from behind
+    keeps a small pitch and roll and a yaw beyond 90°."""
+    first = ypr_from_rotation(rotation)
+    second = first + np.array([0.0, 180.0, 180.0])
+    second[..., 0] = 180.0 - first[..., 0]
+    second = -_wrap(-second)  # into (−180, 180]
+    inside = [np.all(np.abs(c[..., 1:]) < 90.0, axis=-1) for c in (first, second)]
+    chosen = np.where(inside[0][..., None], first, second)
+    return np.where((inside[0] | inside[1])[..., None], chosen, np.nan)
+
+
 def flip_horizontal(ypr) -> np.ndarray:
     """Pose of the mirrored image: yaw and roll change sign, pitch stays."""
     return _as_ypr(ypr) * np.array([-1.0, 1.0, -1.0])

@@ -27,7 +27,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import Column, parse_metric, primary_column
 from hpbench.paths import checked_name, path_problem, safe_word
-from hpbench.pose import get_convention, inside_range
+from hpbench.pose import get_convention, inside_range, rotation_from_ypr, wide_ypr_from_rotation
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
 from hpbench.schema import SHA256, Rule, check_values
@@ -237,11 +237,7 @@ def _entry(raw: dict) -> SplitEntry:
     select = {"rule": select} if isinstance(select, str) else dict(select)
     if "rule" not in select:
         raise HpbenchError(f"split entry {raw['dataset']}: select needs a 'rule' (one of {', '.join(SELECTION_RULES)})")
-    rule = SELECTION_RULES.get(select["rule"])  # fail early on an unknown rule
-    parameters = [name for name in inspect.signature(rule).parameters if name != "data"]
-    check_known_keys([k for k in select if k != "rule"], parameters, f"split entry {raw['dataset']}, rule {select['rule']}")
-    if select["rule"] == "key_list" and isinstance(select.get("name"), str):
-        key_list(select["name"])  # fail early on a list that is not bundled
+    _check_rule(select, raw["dataset"])
     if raw.get("file") is not None:
         problem = path_problem(str(raw["file"]))
         if problem:
@@ -252,6 +248,21 @@ def _entry(raw: dict) -> SplitEntry:
         checked_name(raw["labels"], f"split entry {raw['dataset']}: labels")
     return SplitEntry(dataset=raw["dataset"], select=select, boxes=raw.get("boxes"), reference=reference,
                       filter=raw.get("filter", True), file=raw.get("file"), labels=raw.get("labels"))
+
+
+def _check_rule(select: dict, dataset: str) -> None:
+    """Fail early on an unknown rule or parameter, a nested rule of ``all_of`` included, and on a key
+    list that is not bundled."""
+    if not isinstance(select, dict) or "rule" not in select:
+        raise HpbenchError(f"split entry {dataset}: a rule is a mapping with a 'rule' (one of "
+                           f"{', '.join(SELECTION_RULES)})")
+    rule = SELECTION_RULES.get(select["rule"])
+    parameters = [name for name in inspect.signature(rule).parameters if name != "data"]
+    check_known_keys([k for k in select if k != "rule"], parameters, f"split entry {dataset}, rule {select['rule']}")
+    if select["rule"] == "key_list" and isinstance(select.get("name"), str):
+        key_list(select["name"])
+    for nested in select.get("rules", []) if select["rule"] == "all_of" else []:
+        _check_rule(nested, dataset)
 
 
 def file_protocol(path: str | Path, boxes: str | None = None) -> tuple[Protocol, Path]:
@@ -337,6 +348,25 @@ def select_key_list(data: HPFile, name: str) -> np.ndarray:
     if missing:
         log.warning("%s: %s keys of the list %s are not in the file (it lists %s)", data.path, f"{missing:,}", name,
                     f"{len(listed):,}")
+    return mask
+
+
+@SELECTION_RULES.register("yaw_within")
+def select_yaw_within(data: HPFile, limit: float) -> np.ndarray:
+    """Heads turned less than ``limit`` degrees from the camera: |yaw| < limit, the yaw taken over the
+    whole circle (hpbench.pose.wide_ypr_from_rotation), so a head seen from behind is never inside
+    however its label's triple was written (DirectMHP's narrow-range Panoptic: limit 90)."""
+    yaw = np.abs(wide_ypr_from_rotation(rotation_from_ypr(data.ypr.astype(np.float64)))[:, 0])
+    return np.isfinite(yaw) & (yaw < limit)
+
+
+@SELECTION_RULES.register("all_of")
+def select_all_of(data: HPFile, rules: list) -> np.ndarray:
+    """The samples every one of ``rules`` (each a mapping with its ``rule`` and parameters) selects."""
+    mask = np.ones(len(data), bool)
+    for rule in rules:
+        params = {k: v for k, v in rule.items() if k != "rule"}
+        mask &= SELECTION_RULES.get(rule["rule"])(data, **params)
     return mask
 
 

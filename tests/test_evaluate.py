@@ -242,9 +242,15 @@ def test_error_by_yaw_range_on_hand_worked_numbers():
     predicted = truth + np.array([[3.0, 0, 0], [0, 6, 0], [0, 0, 9], [3, 3, 3], [12, 0, 0], [30, 0, 0]])
     ranges = error_by_yaw(predicted, truth)
     # 0–30 holds yaw 10 and 30 (the upper end is inside): (3/3 + 6/3) / 2 = 1.5
-    assert ranges["0-30"] == {"mae": 1.5, "n": 2}
-    assert ranges["30-60"] == {"mae": pytest.approx((9 / 3 + 9 / 3) / 2), "n": 2}
-    assert ranges["60-90"] == {"mae": pytest.approx(12 / 3), "n": 1} and ranges[">90"]["n"] == 1
+    # the geodesic error of a difference in one angle, the others 0, is that difference: (3 + 6) / 2
+    assert ranges["0-30"] == {"mae": 1.5, "geodesic": pytest.approx(4.5), "n": 2}
+    assert ranges["30-60"]["mae"] == pytest.approx((9 / 3 + 9 / 3) / 2) and ranges["30-60"]["n"] == 2
+    assert ranges["60-90"]["mae"] == pytest.approx(12 / 3) and ranges["60-90"]["n"] == 1
+    assert ranges["90-120"] == {"mae": pytest.approx(10.0), "geodesic": pytest.approx(30.0), "n": 1}
+    assert list(ranges) == ["0-30", "30-60", "60-90", "90-120"]  # the ranges the test set reaches
+    # a head seen from behind, stored as its narrow triple (yaw 10, pitch and roll 180): 170° from the front
+    behind = error_by_yaw(np.array([[10.0, 180, 180]]), np.array([[10.0, 180, 180]]))
+    assert behind["150-180"]["n"] == 1 and list(behind)[-1] == "150-180"
 
 
 def test_evaluate_one_prepared_file_with_analysis_and_the_mean_predictor(kd_setup, prepared_300w_lp, capsys,

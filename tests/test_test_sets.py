@@ -206,5 +206,25 @@ def test_opal23_unknown_header_names_the_formats(biwi_copy, tmp_path):
     (tmp_path / "x.txt").write_text("image;a;b\n")
     from hpbench.bboxes.peerfiles import import_peer_file
 
-    with pytest.raises(HpbenchError, match="none of opal23's BIWI or AFLW2000 headers"):
+    with pytest.raises(HpbenchError, match="none of opal23's BIWI, AFLW2000 or Panoptic headers"):
         import_peer_file(biwi_copy, tmp_path / "x.txt", "opal23", "opal23")
+
+
+def test_a_refused_import_changes_nothing(biwi_copy, tmp_path):
+    """Labels are checked before the boxes go in: a second import without --replace, or a file with a
+    half-NaN label row, leaves the prepared file as it was."""
+    from hpbench.bboxes.peerfiles import import_peer_file
+
+    data = HPFile(biwi_copy)
+    keys, n = [str(k) for k in data.keys], len(data)
+    labels = data.ypr.astype(np.float64)
+    _headposeplus_npz(tmp_path / "b.npz", keys, np.tile([250, 200, 120, 120], (n, 1)), labels)
+    import_peer_file(biwi_copy, tmp_path / "b.npz", "headposeplus", "biwiplus", with_labels=True)
+    before = biwi_copy.read_bytes()
+    with pytest.raises(HpbenchError, match="labels/biwiplus exists"):
+        import_peer_file(biwi_copy, tmp_path / "b.npz", "headposeplus", "biwiplus", with_labels=True)
+    labels[3, 1] = np.nan
+    _headposeplus_npz(tmp_path / "c.npz", keys, np.tile([250, 200, 120, 120], (n, 1)), labels)
+    with pytest.raises(HpbenchError, match="neither three finite angles nor all NaN"):
+        import_peer_file(biwi_copy, tmp_path / "c.npz", "headposeplus", "other", with_labels=True)
+    assert biwi_copy.read_bytes() == before

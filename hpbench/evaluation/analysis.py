@@ -13,22 +13,31 @@ import numpy as np
 from hpbench.errors import HpbenchError
 from hpbench.metrics import compute_metrics
 from hpbench.protocols import select
-from hpbench.pose import rotation_from_ypr
+from hpbench.pose import rotation_from_ypr, wide_ypr_from_rotation
 
-YAW_RANGES = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0))  # |yaw|, the 3DDFA tradition; a range holds its upper end
+YAW_RANGES = tuple((lo, lo + 30.0) for lo in range(0, 180, 30))  # |yaw| out to 180°; a range holds its upper end
 
 
 def error_by_yaw(predicted: np.ndarray, truth: np.ndarray, convention: str = "hpbench") -> dict[str, dict]:
-    """Per |true yaw| range ([0, 30], (30, 60], (60, 90], and beyond 90): the MAE and the sample count."""
+    """Per |true yaw| range of 30° ([0, 30], (30, 60], … (150, 180]; the ranges a test set reaches):
+    the MAE, the geodesic error (where the truth has all three angles) and the sample count. The yaw is
+    the full-range one (hpbench.pose.wide_ypr_from_rotation), so a head seen from behind counts beyond
+    90° whichever of its Euler triples was stored."""
     magnitude = np.abs(truth[:, 0])
-    ranges = {f"{lo:g}-{hi:g}": (magnitude > lo if lo else magnitude >= 0) & (magnitude <= hi)
-              for lo, hi in YAW_RANGES}
-    ranges[f">{YAW_RANGES[-1][1]:g}"] = magnitude > YAW_RANGES[-1][1]
+    complete = np.isfinite(truth).all(axis=1)
+    if complete.any():
+        wide = wide_ypr_from_rotation(rotation_from_ypr(truth[complete]))[:, 0]
+        magnitude[complete] = np.where(np.isfinite(wide), np.abs(wide), magnitude[complete])
+    reach = max(YAW_RANGES[2][1], float(np.nanmax(magnitude, initial=0.0)))
+    metrics = ("mae", "geodesic") if complete.all() else ("mae",)
     out = {}
-    for name, mask in ranges.items():
+    for lo, hi in YAW_RANGES:
+        if lo >= reach:
+            break
+        mask = (magnitude > lo if lo else magnitude >= 0) & (magnitude <= hi)
         count = int(mask.sum())
-        mae = compute_metrics(("mae",), predicted[mask], truth[mask], convention=convention)["mae"] if count else None
-        out[name] = {"mae": mae, "n": count}
+        scores = compute_metrics(metrics, predicted[mask], truth[mask], convention=convention) if count else {}
+        out[f"{lo:g}-{hi:g}"] = {**{m: scores.get(m) for m in metrics}, "n": count}
     return out
 
 

@@ -82,7 +82,11 @@ def board_for(protocol: str) -> Board:
     spec = load_protocol(protocol, bundled=True)
     task = TASKS.get(spec.task)
     text = spec.metrics[0]
-    shown = (*parse_metric(text)[0].columns(text), *task.columns)
+    shown = parse_metric(text)[0].columns(text)
+    if not parse_metric(text)[0].per_angle:  # a rotation error first: the protocol's per-angle error beside it
+        angled = next((t for t in spec.metrics[1:] if parse_metric(t)[0].per_angle), None)
+        shown += parse_metric(angled)[0].columns(angled) if angled else ()
+    shown = (*shown, *task.columns)
     csv_columns = tuple({c.board: c for c in (*shown, *task.kept, *task.counts)}.values())
     return Board(shown, spec.primary, task.columns[0] if task.columns else None, csv_columns)
 

@@ -13,12 +13,16 @@ AFLW2000 box with torchvision's Resize(256) + CenterCrop(224) on PIL images (cro
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from hpbench.errors import HpbenchError
 from hpbench.models import register_model
 from hpbench.models.base import HeadPoseModel
+from hpbench.models.checkpoint import read_torch_file
 
 # RepVGG variants (Ding et al. 2021): blocks per stage 1–4, width multipliers, grouped layers
 VARIANTS = {
@@ -102,8 +106,9 @@ class SixDRepNet(HeadPoseModel):
     convention = "6drepnet"
     resize_kernel = "pil-bilinear"  # torchvision transforms on PIL images (sixdrepnet/test.py)
 
-    def __init__(self, variant: str = "b1g2", input_size: int = 224):
+    def __init__(self, variant: str = "b1g2", input_size: int = 224, pretrained: str | None = None):
         super().__init__(input_size)
+        self.variant = variant
         blocks, widths, groups = VARIANTS[variant]
         channels = min(64, int(64 * widths[0]))
         self.layer0 = RepVGGBlock(3, channels, stride=2)
@@ -117,6 +122,23 @@ class SixDRepNet(HeadPoseModel):
             setattr(self, f"layer{stage}", nn.Sequential(*layers))
         self.gap = nn.AdaptiveAvgPool2d(1)
         self.linear_reg = nn.Linear(channels, 6)
+        if pretrained:
+            self._load_repvgg(pretrained)
+
+    def _load_repvgg(self, path) -> None:
+        """RepVGG's ImageNet weights in its training form (e.g. RepVGG-B1g2-train.pth), its ``stageN``
+        as ``layerN`` and its classifier left out, as 6DRepNet's model.py takes them."""
+        state = read_torch_file(path) if Path(path).is_file() else None
+        if not isinstance(state, dict):
+            raise HpbenchError(f"--pretrained {path}: not a RepVGG state dict file (hpbench never downloads weights)")
+        state = {re.sub(r"^stage(\d)", r"layer\1", k): v for k, v in state.get("state_dict", state).items()
+                 if k.startswith("stage")}
+        own = self.state_dict()
+        wrong = [k for k, v in state.items() if k not in own or getattr(v, "shape", None) != own[k].shape]
+        if not state or wrong:
+            raise HpbenchError(f"--pretrained {path}: does not fit RepVGG-{self.variant.upper()} "
+                               f"({'no stage tensors' if not state else f'e.g. {wrong[0]}'})")
+        self.load_state_dict(state, strict=False)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         head = {id(p) for p in self.linear_reg.parameters()}

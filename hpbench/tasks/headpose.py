@@ -206,11 +206,12 @@ class HeadPose(Task):
     def notes(self, record) -> list[str]:
         notes = []
         columns = mean_columns(record.protocol.metrics)
+        shown = "geodesic" if record.protocol.metrics[0] == "geodesic" else "mae"  # what the protocol ranks by
         for dataset, result in record.results.items():
-            ranges = ", ".join(f"{name}° {v['mae']:.2f} (n {v['n']})" for name, v in (result.by_yaw or {}).items()
-                               if v["n"])
+            ranges = ", ".join(f"{name}° {v[shown]:.2f} (n {v['n']})" for name, v in (result.by_yaw or {}).items()
+                               if v["n"] and v.get(shown) is not None)
             if ranges:
-                notes.append(f"{dataset} MAE by |yaw|: {ranges}")
+                notes.append(f"{dataset} {'MAE' if shown == 'mae' else shown} by |yaw|: {ranges}")
             if result.mean_predictor_scores:
                 shown = ", ".join(f"{c.header} {result.mean_predictor_scores[c.key]:.2f}" for c in columns
                                   if c.key in result.mean_predictor_scores)

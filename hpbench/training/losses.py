@@ -52,6 +52,20 @@ def hopenet_loss(model, alpha: float = 1.0):
     return loss
 
 
+@register_loss("geodesic")
+def geodesic_loss(model, eps: float = 1e-7):
+    """The mean angle (radians) between predicted and true rotation matrices, its cosine clamped to
+    ±(1 − eps): 6DRepNet's ``GeodesicLoss`` (thohemp/6DRepNet sixdrepnet/loss.py). For a model whose
+    outputs are rotation matrices (convention ``6drepnet``); it sees every pose, backs of heads too."""
+
+    def loss(outputs, targets, batch):
+        product = outputs @ targets.transpose(1, 2)
+        cosine = (product.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
+        return torch.acos(torch.clamp(cosine, -1 + eps, 1 - eps)).mean()
+
+    return loss
+
+
 @register_loss("hmtl")
 def hmtl_loss(model, alpha: float = 2.0, pretext_weight: float = 50.0, supervised_weight: float = 1.0):
     """supervised_weight · (HopeNet's loss with ``alpha`` on the RvC heads, or the RMSE of the
