@@ -138,7 +138,8 @@ def _positions(data: HPFile, peer: PeerFile) -> list[int | None]:
         candidates = [i for i in faces.get(key, []) if i not in taken]
         overlaps = iou(own[candidates], box).tolist() if candidates else []
         best = candidates[int(np.argmax(overlaps))] if candidates and max(overlaps) >= MIN_IOU else None
-        taken.add(best)
+        if best is not None:
+            taken.add(best)
         out.append(best)
     return out
 
