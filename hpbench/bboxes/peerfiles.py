@@ -91,8 +91,8 @@ def read_opal23(path: str | Path) -> PeerFile:
         raise HpbenchError(f"{path}: not a readable opal23 annotation file ({err})") from None
     header = lines[0].strip() if lines else ""
     if header not in OPAL_LAYOUTS:
-        raise HpbenchError(f"{path}: the first line {header[:60]!r} is none of opal23's BIWI, AFLW2000 or Panoptic headers "
-                           f"({' | '.join(OPAL_LAYOUTS)})")
+        raise HpbenchError(f"{path}: the first line {header[:60]!r} is none of opal23's BIWI, AFLW2000 or Panoptic "
+                           f"headers ({' | '.join(OPAL_LAYOUTS)})")
     prefix, kind = OPAL_LAYOUTS[header]
     keys, boxes, labels = [], [], []
     for number, line in enumerate(lines[1:], start=2):

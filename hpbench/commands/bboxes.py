@@ -35,7 +35,8 @@ def import_boxes(dataset: str, kd_json: str | None = None, file: str | None = No
     """``hpbench bboxes import``: read a box file (KD's JSON, headposeplus' .npz, opal23's list) into
     ``bbox/<name>``, with ``with_labels`` its labels into ``labels/<name>``; print what matched."""
     if (kd_json is None) == (file is None):
-        raise HpbenchError("import needs one box file: --file FILE [--format kd|headposeplus|opal23] (or --kd-json FILE)")
+        raise HpbenchError("import needs one box file: --file FILE [--format kd|headposeplus|opal23] "
+                           "(or --kd-json FILE)")
     path = find_prepared(data, dataset)
     file_format = "kd" if kd_json else file_format
     name = file_format if name is None else name

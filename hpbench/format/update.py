@@ -45,8 +45,8 @@ def add_box_source(path: str | Path, source: str, boxes, status=None, score=None
     ``rejected`` (with a status: the detection a fallback turned down, NaN rows elsewhere); returns the
     new content digest. ``replace`` allows overwriting a box the converter wrote."""
     check_source_name(source)
-    return _change(path, "added box source", source, lambda h5: _add(h5, path, source, boxes, (status, score, iou, rejected), attrs,
-                                                 replace))
+    quality = (status, score, iou, rejected)
+    return _change(path, "added box source", source, lambda h5: _add(h5, path, source, boxes, quality, attrs, replace))
 
 
 def add_label_source(path: str | Path, name: str, ypr, attrs: dict | None = None, replace: bool = False) -> str:
