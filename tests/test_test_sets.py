@@ -22,6 +22,8 @@ LISTS = {
     "aflw2000-90": (1964, "7ad28bfe9089aa90981e86a39948f9089fcb34a0266e9cf52042c10e7476e034"),
     "biwi-all": (15678, "ac65a3a9383c4cd7ce008667fb56d013f91743fdaa681f633f5be9ab984d4415"),
     "biwi-fsa": (13219, "f730a67a9cbe9fb79143f85012dc39f809599fa1526e8bd2e2183a7e5bb31c2f"),
+    "biwi-p3-test": (5065, "7e29f1de32767479af826aa390e12f2100d881d0473bea86f8c5ec573dd7554d"),
+    "biwi-by-person-test": (6107, "3c3a5352be94cf722ea2db179d6104f73475ac66a22d2ba31e3bc22ef2a66855"),
 }
 # BIWI 01/frame_00003_rgb.png as the peers publish it: FSA-Net's angles (img2pose's and opal23's lists,
 # headposeplus data/Biwi_FSA-Net.npz 'ypr'[0]) and Biwi+'s RGB-calibrated ones (data/Biwi_plus.npz 'ypr'[0])
@@ -38,9 +40,13 @@ def test_each_bundled_list_has_its_count_and_hash(name):
 def test_the_lists_nest_and_the_protocols_freeze_them():
     assert set(key_list("aflw2000-90")) < set(key_list("aflw2000-99")) < set(key_list("aflw2000-all"))
     assert set(key_list("biwi-fsa")) < set(key_list("biwi-all"))
+    sequences = lambda names: {k for k in key_list("biwi-all") if k[:2] in names}  # noqa: E731
+    assert set(key_list("biwi-p3-test")) == sequences({"06", "07", "10", "13", "15", "18", "21", "22"})
+    assert set(key_list("biwi-by-person-test")) == sequences({"03", "05", "06", "07", "10", "13", "15", "18", "22"})
     frozen = {("p1", "aflw2000"): "aflw2000-99", ("p1", "biwi"): "biwi-all", ("biwi-fsa", "biwi"): "biwi-fsa",
               ("aflw2000-90", "aflw2000"): "aflw2000-90", ("biwiplus", "biwi"): "biwi-all",
-              ("p1-unfiltered", "aflw2000"): "aflw2000-all"}
+              ("p1-unfiltered", "aflw2000"): "aflw2000-all", ("p3", "biwi"): "biwi-p3-test",
+              ("biwi-by-person", "biwi"): "biwi-by-person-test"}
     for (protocol, dataset), name in frozen.items():
         assert load_protocol(protocol).frozen_keys_sha256[dataset] == LISTS[name][1], (protocol, dataset)
 
