@@ -108,6 +108,12 @@ def wide_ypr_from_rotation(rotation) -> np.ndarray:
     return np.where((inside[0] | inside[1])[..., None], chosen, np.nan)
 
 
+def full_range_yaw(ypr) -> np.ndarray:
+    """(..., 3) any triples → (...) the yaw of each rotation's full-range triple (how far the head is
+    turned from the camera, over the whole circle); NaN where the rotation has none."""
+    return wide_ypr_from_rotation(rotation_from_ypr(ypr))[..., 0]
+
+
 def flip_horizontal(ypr) -> np.ndarray:
     """Pose of the mirrored image: yaw and roll change sign, pitch stays."""
     return _as_ypr(ypr) * np.array([-1.0, 1.0, -1.0])

@@ -27,7 +27,7 @@ from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, check_before_use, open_prepared
 from hpbench.metrics import Column, parse_metric, primary_column
 from hpbench.paths import checked_name, path_problem, safe_word
-from hpbench.pose import get_convention, inside_range, rotation_from_ypr, wide_ypr_from_rotation
+from hpbench.pose import full_range_yaw, get_convention, inside_range
 from hpbench.registry import Registry, check_known_keys
 from hpbench.resources import bundled_dir, bundled_yaml
 from hpbench.schema import SHA256, Rule, check_values
@@ -354,9 +354,9 @@ def select_key_list(data: HPFile, name: str) -> np.ndarray:
 @SELECTION_RULES.register("yaw_within")
 def select_yaw_within(data: HPFile, limit: float) -> np.ndarray:
     """Heads turned less than ``limit`` degrees from the camera: |yaw| < limit, the yaw taken over the
-    whole circle (hpbench.pose.wide_ypr_from_rotation), so a head seen from behind is never inside
+    whole circle (hpbench.pose.full_range_yaw), so a head seen from behind is never inside
     however its label's triple was written (DirectMHP's narrow-range Panoptic: limit 90)."""
-    yaw = np.abs(wide_ypr_from_rotation(rotation_from_ypr(data.ypr.astype(np.float64)))[:, 0])
+    yaw = np.abs(full_range_yaw(data.ypr.astype(np.float64)))
     return np.isfinite(yaw) & (yaw < limit)
 
 

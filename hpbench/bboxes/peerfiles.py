@@ -34,6 +34,7 @@ from hpbench.bboxes.relabel import iou
 from hpbench.converters import get_converter
 from hpbench.errors import HpbenchError
 from hpbench.format import HPFile, add_box_source, add_label_source
+from hpbench.format.validate import bad_label_rows
 from hpbench.paths import leaves_root
 from hpbench.provenance import file_sha256
 
@@ -171,8 +172,7 @@ def import_peer_file(data_path: str | Path, path: str | Path, file_format: str, 
     report.matched = int(usable.sum())
     report.samples_without_box = [str(k) for k in data.keys[~usable]]
     if with_labels:  # checked before the boxes go in, so that an import is applied whole or not at all
-        finite = np.isfinite(labels)
-        if np.any(finite.any(axis=1) & ~finite.all(axis=1)) or np.any(np.isinf(labels)):
+        if bad_label_rows(labels):
             raise HpbenchError(f"{path}: a label row is neither three finite angles nor all NaN; nothing was changed")
         if name in data.layout.label_sources and not replace:
             raise HpbenchError(f"{data_path}: labels/{name} exists; pass --replace or choose another --name; "

@@ -13,7 +13,7 @@ import numpy as np
 from hpbench.errors import HpbenchError
 from hpbench.metrics import compute_metrics
 from hpbench.protocols import select
-from hpbench.pose import rotation_from_ypr, wide_ypr_from_rotation
+from hpbench.pose import full_range_yaw, rotation_from_ypr
 
 YAW_RANGES = tuple((lo, lo + 30.0) for lo in range(0, 180, 30))  # |yaw| out to 180°; a range holds its upper end
 
@@ -21,12 +21,12 @@ YAW_RANGES = tuple((lo, lo + 30.0) for lo in range(0, 180, 30))  # |yaw| out to 
 def error_by_yaw(predicted: np.ndarray, truth: np.ndarray, convention: str = "hpbench") -> dict[str, dict]:
     """Per |true yaw| range of 30° ([0, 30], (30, 60], … (150, 180]; the ranges a test set reaches):
     the MAE, the geodesic error (where the truth has all three angles) and the sample count. The yaw is
-    the full-range one (hpbench.pose.wide_ypr_from_rotation), so a head seen from behind counts beyond
+    the full-range one (hpbench.pose.full_range_yaw), so a head seen from behind counts beyond
     90° whichever of its Euler triples was stored."""
     magnitude = np.abs(truth[:, 0])
     complete = np.isfinite(truth).all(axis=1)
     if complete.any():
-        wide = wide_ypr_from_rotation(rotation_from_ypr(truth[complete]))[:, 0]
+        wide = full_range_yaw(truth[complete])
         magnitude[complete] = np.where(np.isfinite(wide), np.abs(wide), magnitude[complete])
     reach = max(YAW_RANGES[2][1], float(np.nanmax(magnitude, initial=0.0)))
     metrics = ("mae", "geodesic") if complete.all() else ("mae",)

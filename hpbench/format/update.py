@@ -21,7 +21,7 @@ import numpy as np
 
 from hpbench.format.digest import column, combine_digest, field_digest
 from hpbench.format.layout import FormatError, Layout, box_status_keys, label_key, rejected_box_key
-from hpbench.format.validate import bad_boxes
+from hpbench.format.validate import bad_boxes, bad_label_rows
 from hpbench.format.writer import create_key
 from hpbench.io import atomic_path, write_text_atomic
 from hpbench.locks import output_lock
@@ -127,8 +127,7 @@ def _add_labels(h5: h5py.File, path, name, ypr, attrs, replace: bool) -> str:
     if name in layout.label_sources and not replace:
         raise FormatError(f"{path}: {label_key(name)} exists; pass --replace to overwrite it, or choose another --name")
     rows = np.asarray(ypr, dtype=np.float64).reshape(-1, 3)
-    finite = np.isfinite(rows)
-    if np.any(finite.any(axis=1) & ~finite.all(axis=1)) or np.any(np.isinf(rows)):
+    if bad_label_rows(rows):
         raise FormatError(f"{path}: the new {label_key(name)} has rows that are neither three finite angles nor all "
                           "NaN (no label); nothing was changed")
     sources = layout.label_sources + (() if name in layout.label_sources else (name,))

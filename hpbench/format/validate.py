@@ -182,6 +182,12 @@ def bad_boxes(boxes: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> tup
     return broken | inverted | outside, reasons
 
 
+def bad_label_rows(rows: np.ndarray) -> bool:
+    """Whether a label source's (N, 3) rows break its rule: each row three finite angles or all NaN."""
+    finite = np.isfinite(rows)
+    return bool(np.any(finite.any(axis=1) & ~finite.all(axis=1)) or np.any(np.isinf(rows)))
+
+
 def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
     """The format's value rules over a block of rows (key name → rows): NaN and infinity, boxes,
     poses, joints, image sizes. ``prepare`` applies them to each sample, ``verify`` to each block."""
@@ -199,8 +205,7 @@ def value_problems(block: dict[str, np.ndarray], layout: Layout) -> list[str]:
     if layout.task == "headpose":
         problems += _pose_problems(block["pose/ypr"], block["pose/rotation"], layout.pose_angles)
         for name in map(label_key, layout.label_sources):
-            labels = block[name]
-            if np.any(np.isfinite(labels).any(axis=1) & ~np.isfinite(labels).all(axis=1)) or np.any(np.isinf(labels)):
+            if bad_label_rows(block[name]):
                 problems.append(f"{name}: a row that is neither three finite angles nor all NaN (no label)")
     if layout.landmark_names:
         xy = block["landmarks/xy"]
